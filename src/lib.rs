@@ -1,4 +1,45 @@
-//! muduo: a non-blocking, one-loop-per-thread network library (skeleton).
+//! # muduo: one event loop per thread, in Rust
+//!
+//! A non-blocking network library in the spirit of Chen Shuo's C++
+//! [muduo](https://github.com/chenshuo/muduo): Linux only, a reactor per
+//! thread, callbacks for events, no async runtime underneath.
+//!
+//! ## The model
+//!
+//! * An [`EventLoop`] is a reactor. It lives on the thread that created it
+//!   (at most one per thread) and is `!Send`. Its [`LoopHandle`] is
+//!   `Clone + Send + Sync`: any thread posts closures to the loop with
+//!   [`LoopHandle::run_in_loop`] / [`LoopHandle::queue_in_loop`], adds
+//!   timers ([`LoopHandle::run_after`], [`LoopHandle::run_every`]) and
+//!   stops it with [`LoopHandle::quit`].
+//! * A [`Poller`](poller::Poller) (epoll level- or edge-triggered, or
+//!   `poll(2)`) reports readiness; a [`Channel`] ties one fd to a
+//!   [`ChannelHandler`] and receives only the events it asked for.
+//! * [`EventLoopThread`] runs a loop on its own thread;
+//!   [`EventLoopThreadPool`] holds the sub-reactors of the main/sub
+//!   multi-reactor model, and [`ThreadPool`] the workers of the
+//!   "single reactor + worker threads" model.
+//!
+//! ## Threading rules
+//!
+//! Everything that touches an fd, a buffer or a channel runs on the owning
+//! loop's thread; other threads post closures. Closures that cross threads
+//! are `Send` and own what they capture (an `Arc`, never a raw pointer).
 #![deny(missing_docs)]
 
 pub mod buffer;
+mod channel;
+mod event_loop;
+mod event_loop_thread;
+mod event_loop_thread_pool;
+pub mod poller;
+mod thread_pool;
+mod timer;
+
+pub use channel::{Channel, ChannelCallbacks, ChannelHandler};
+pub use event_loop::{EventLoop, EventLoopBuilder, LoopHandle, Task};
+pub use event_loop_thread::{EventLoopThread, ThreadInitCallback};
+pub use event_loop_thread_pool::EventLoopThreadPool;
+pub use poller::{Interest, PollerKind, Ready, Token};
+pub use thread_pool::{ThreadPool, ThreadPoolError};
+pub use timer::TimerId;
