@@ -27,19 +27,32 @@
 //! are `Send` and own what they capture (an `Arc`, never a raw pointer).
 #![deny(missing_docs)]
 
+mod acceptor;
 pub mod buffer;
+mod callbacks;
 mod channel;
 mod event_loop;
 mod event_loop_thread;
 mod event_loop_thread_pool;
 pub mod poller;
+mod socket;
+mod tcp_connection;
+mod tcp_server;
 mod thread_pool;
 mod timer;
 
+pub use buffer::Buffer;
+pub use callbacks::{
+    ConnectionCallback, HighWaterMarkCallback, MessageCallback, TcpConnectionPtr,
+    WriteCompleteCallback, DEFAULT_HIGH_WATER_MARK,
+};
 pub use channel::{Channel, ChannelCallbacks, ChannelHandler};
 pub use event_loop::{EventLoop, EventLoopBuilder, LoopHandle, Task};
 pub use event_loop_thread::{EventLoopThread, ThreadInitCallback};
 pub use event_loop_thread_pool::EventLoopThreadPool;
 pub use poller::{Interest, PollerKind, Ready, Token};
+pub use socket::TcpInfo;
+pub use tcp_connection::{ConnectionState, TcpConnection};
+pub use tcp_server::{TcpServer, TcpServerOptions};
 pub use thread_pool::{ThreadPool, ThreadPoolError};
 pub use timer::TimerId;

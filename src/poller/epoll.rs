@@ -32,9 +32,12 @@ impl Epoll {
     }
 
     fn flags(&self, interest: Interest) -> epoll::EventFlags {
-        let mut f = epoll::EventFlags::RDHUP;
+        // RDHUP is level-triggered and cannot be cleared by the handler, so it
+        // is asked for only with readability: a channel that stopped reading
+        // after the peer's FIN must not make the loop spin.
+        let mut f = epoll::EventFlags::empty();
         if interest.is_readable() {
-            f |= epoll::EventFlags::IN;
+            f |= epoll::EventFlags::IN | epoll::EventFlags::RDHUP;
         }
         if interest.is_writable() {
             f |= epoll::EventFlags::OUT;

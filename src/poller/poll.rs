@@ -27,9 +27,9 @@ impl Poll {
     }
 
     fn flags(interest: Interest) -> PollFlags {
-        let mut f = PollFlags::RDHUP;
+        let mut f = PollFlags::empty();
         if interest.is_readable() {
-            f |= PollFlags::IN;
+            f |= PollFlags::IN | PollFlags::RDHUP;
         }
         if interest.is_writable() {
             f |= PollFlags::OUT;
