@@ -4,6 +4,7 @@ use crate::channel::{Channel, ChannelHandler, Registry};
 use crate::poller::{Interest, PollerKind, Ready, Token};
 use crate::timer::{deadline_after, TimerId, TimerQueue};
 use rustix::fd::{AsFd, AsRawFd, OwnedFd};
+use std::any::Any;
 use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::io;
@@ -71,6 +72,8 @@ struct LoopInner {
     spare_tasks: RefCell<Vec<Task>>,
     local: RefCell<Vec<Box<dyn FnOnce()>>>,
     spare_local: RefCell<Vec<Box<dyn FnOnce()>>>,
+    objects: RefCell<slab::Slab<(u64, Rc<dyn Any>)>>,
+    object_generation: Cell<u32>,
 }
 
 /// The reactor: muduo's `EventLoop`, one per thread.
@@ -168,6 +171,8 @@ impl EventLoopBuilder {
             spare_tasks: RefCell::new(Vec::new()),
             local: RefCell::new(Vec::new()),
             spare_local: RefCell::new(Vec::new()),
+            objects: RefCell::new(slab::Slab::new()),
+            object_generation: Cell::new(0),
         });
         CURRENT_ID.with(|c| c.set(id));
         CURRENT.with(|c| *c.borrow_mut() = Rc::downgrade(&inner));
@@ -249,6 +254,42 @@ impl EventLoop {
     /// The handler of the live channel `token`, if any.
     pub(crate) fn handler(&self, token: Token) -> Option<Rc<dyn ChannelHandler>> {
         self.inner.registry.handler(token)
+    }
+
+    /// Keeps a loop-thread object alive in this loop and returns a key that
+    /// other threads can carry (used for connectors). Keys carry a
+    /// generation, so a removed key never finds a newer object.
+    pub(crate) fn insert_object(&self, obj: Rc<dyn Any>) -> u64 {
+        let g = self.inner.object_generation.get().wrapping_add(1).max(1);
+        self.inner.object_generation.set(g);
+        let mut objects = self.inner.objects.borrow_mut();
+        let entry = objects.vacant_entry();
+        let key = ((g as u64) << 32) | entry.key() as u64;
+        entry.insert((key, obj));
+        key
+    }
+
+    /// The object stored under `key`, if still there.
+    pub(crate) fn object(&self, key: u64) -> Option<Rc<dyn Any>> {
+        match self
+            .inner
+            .objects
+            .borrow()
+            .get((key & 0xffff_ffff) as usize)
+        {
+            Some((k, obj)) if *k == key => Some(obj.clone()),
+            _ => None,
+        }
+    }
+
+    /// Removes and returns the object stored under `key`.
+    pub(crate) fn remove_object(&self, key: u64) -> Option<Rc<dyn Any>> {
+        let mut objects = self.inner.objects.borrow_mut();
+        let idx = (key & 0xffff_ffff) as usize;
+        match objects.get(idx) {
+            Some((k, _)) if *k == key => Some(objects.remove(idx).1),
+            _ => None,
+        }
     }
 
     /// Queues a closure that need not be `Send` to run on this loop after
@@ -483,6 +524,8 @@ impl Drop for LoopInner {
         };
         drop(leftover);
         self.local.borrow_mut().clear();
+        let objects = std::mem::take(&mut *self.objects.borrow_mut());
+        drop(objects);
         self.registry.clear();
         tracing::debug!(loop_id = shared.id, "event loop dropped");
     }

@@ -23,7 +23,7 @@ const KEEP_OUTPUT_CAPACITY: usize = 64 * 1024;
 thread_local! {
     /// Per-thread input buffer lent to connections that hold no partial
     /// message, so an idle or request/response connection owns no input memory.
-    static SCRATCH: RefCell<Buffer> = RefCell::new(Buffer::new());
+    static SCRATCH: RefCell<Buffer> = const { RefCell::new(Buffer::new()) };
 }
 
 /// Where a connection is in its life.

@@ -13,6 +13,7 @@ use rustix::fd::OwnedFd;
 use rustix::time::{Itimerspec, TimerfdClockId, TimerfdFlags, TimerfdTimerFlags, Timespec};
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, HashSet};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::io;
 use std::time::{Duration, Instant};
 
@@ -27,6 +28,29 @@ impl TimerId {
         self.0
     }
 }
+
+/// Hashes timer sequence numbers: they are unique integers chosen by us,
+/// so one multiplication spreads them well and SipHash's defence against
+/// chosen keys buys nothing.
+#[derive(Default)]
+struct SeqHasher(u64);
+
+impl Hasher for SeqHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 ^ b as u64).wrapping_mul(0x100_0000_01b3);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+}
+
+type SeqMap<V> = HashMap<u64, V, BuildHasherDefault<SeqHasher>>;
+type SeqSet = HashSet<u64, BuildHasherDefault<SeqHasher>>;
 
 /// A timer callback. Repeating timers are called many times.
 pub(crate) type TimerCallback = Box<dyn FnMut()>;
@@ -47,11 +71,11 @@ struct Entry {
 pub(crate) struct TimerQueue {
     fd: OwnedFd,
     heap: BinaryHeap<Reverse<(Instant, u64)>>,
-    entries: HashMap<u64, Entry>,
+    entries: SeqMap<Entry>,
     armed: Option<Instant>,
     /// Cancels that arrived before their timer's insertion (possible when a
     /// remote `run_at` is still queued); bounded by the in-flight count.
-    early_cancels: HashSet<u64>,
+    early_cancels: SeqSet,
 }
 
 /// Far enough to mean "never" without overflowing `Instant` arithmetic.
@@ -70,9 +94,9 @@ impl TimerQueue {
         Ok(TimerQueue {
             fd,
             heap: BinaryHeap::new(),
-            entries: HashMap::new(),
+            entries: SeqMap::default(),
             armed: None,
-            early_cancels: HashSet::new(),
+            early_cancels: SeqSet::default(),
         })
     }
 
@@ -130,7 +154,7 @@ impl TimerQueue {
     }
 
     fn maybe_compact(&mut self) {
-        if self.heap.len() > 64 && self.heap.len() > 2 * self.entries.len() {
+        if self.heap.len() > 1024 && self.heap.len() > 4 * self.entries.len() {
             let entries = &self.entries;
             self.heap
                 .retain(|Reverse((_, seq))| entries.contains_key(seq));

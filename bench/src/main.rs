@@ -1,1 +1,54 @@
-fn main() {}
+//! `muduo-bench`: the benchmark runner.
+//!
+//! `cargo run --release -p muduo-bench -- all [--full] [--out DIR]`
+//!
+//! Builds our examples and the harness, then runs the ping-pong matrix, wrk,
+//! strace and C10K sections against our servers and the peers, and writes
+//! `BENCHMARKS.md` (default: the workspace root) plus plots under
+//! `bench/results/`. A single section can be run by naming it instead of
+//! `all`. Hidden flags: `--smoke` (one cell per section, 1 s runs: a
+//! plumbing check) and `--no-build` (skip the two cargo builds).
+
+use std::path::PathBuf;
+
+use muduo_bench::runner::{self, env::Paths, Mode, Section};
+
+const USAGE: &str = "muduo-bench <all|pingpong|http|syscalls|c10k> [--full] [--out DIR]";
+
+fn main() {
+    let mut section = None;
+    let mut mode = Mode::Short;
+    let mut out = None;
+    let mut build = true;
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "all" => section = Some(Section::All),
+            "pingpong" => section = Some(Section::PingPong),
+            "http" => section = Some(Section::Http),
+            "syscalls" => section = Some(Section::Syscalls),
+            "c10k" => section = Some(Section::C10k),
+            "--full" => mode = Mode::Full,
+            "--smoke" => mode = Mode::Smoke,
+            "--no-build" => build = false,
+            "--out" => {
+                let dir = args
+                    .next()
+                    .unwrap_or_else(|| muduo_bench::cli::die(USAGE, "--out needs a directory"));
+                out = Some(PathBuf::from(dir));
+            }
+            _ => muduo_bench::cli::die(USAGE, &format!("unknown argument {arg}")),
+        }
+    }
+    let Some(section) = section else {
+        muduo_bench::cli::die(USAGE, "name a section, e.g. `all`")
+    };
+    let paths = Paths::discover(out);
+    match runner::run(section, mode, &paths, build) {
+        Ok(path) => println!("muduo-bench: wrote {}", path.display()),
+        Err(e) => {
+            eprintln!("muduo-bench: {e}");
+            std::process::exit(1);
+        }
+    }
+}

@@ -1,0 +1,201 @@
+//! The benchmark runner behind `muduo-bench all`: starts every server as a
+//! child process, drives it with a client, reaps it for its CPU time, and
+//! writes `BENCHMARKS.md` plus plots.
+//!
+//! Sections: [`pingpong`] (throughput and CPU per message), [`http`] (wrk),
+//! [`syscalls`] (strace counts per message/request) and [`c10k`] (memory per
+//! idle connection). [`report`] assembles the Markdown, [`plot`] the PNGs.
+
+pub mod c10k;
+pub mod env;
+pub mod http;
+pub mod pingpong;
+pub mod plot;
+pub mod process;
+pub mod report;
+pub mod stats;
+pub mod syscalls;
+
+use std::path::{Path, PathBuf};
+
+use env::Paths;
+
+/// How much to run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// One cell per section, one 1 s run each: proves the plumbing works.
+    Smoke,
+    /// The default: a reduced matrix, 3 runs of 2 s, under 10 minutes.
+    Short,
+    /// Everything, 3 runs of 4 s per cell.
+    Full,
+}
+
+impl Mode {
+    /// Name used in the report.
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::Smoke => "smoke",
+            Mode::Short => "short",
+            Mode::Full => "full",
+        }
+    }
+}
+
+/// One server configuration: a binary plus its `--threads`.
+#[derive(Clone, Debug)]
+pub struct Stack {
+    /// Label in tables and plots, e.g. `ours-t2`, `epoll-t1`.
+    pub name: String,
+    /// The executable.
+    pub program: PathBuf,
+    /// Value passed as `--threads`.
+    pub threads: usize,
+    /// True for muduo-rs's own examples.
+    pub ours: bool,
+}
+
+impl Stack {
+    /// A stack named `name` running `dir/binary --threads threads`.
+    pub fn new(name: &str, dir: &Path, binary: &str, threads: usize, ours: bool) -> Stack {
+        Stack {
+            name: name.to_string(),
+            program: dir.join(binary),
+            threads,
+            ours,
+        }
+    }
+
+    /// The server's arguments for `port`.
+    pub fn args(&self, port: u16) -> Vec<String> {
+        vec![
+            "--addr".into(),
+            format!("127.0.0.1:{port}"),
+            "--threads".into(),
+            self.threads.to_string(),
+        ]
+    }
+
+    /// The command line as shown in the report (path relative to the
+    /// workspace, port as `PORT`).
+    pub fn shown(&self, paths: &Paths) -> String {
+        format!(
+            "{} --addr 127.0.0.1:PORT --threads {}",
+            relative(&self.program, paths),
+            self.threads
+        )
+    }
+}
+
+/// `path` relative to the workspace root when it is inside it.
+pub fn relative(path: &Path, paths: &Paths) -> String {
+    path.strip_prefix(&paths.root)
+        .unwrap_or(path)
+        .display()
+        .to_string()
+}
+
+/// Everything a run produces for the report.
+#[derive(Default)]
+pub struct Report {
+    /// Markdown sections, in order.
+    pub sections: Vec<String>,
+    /// Skips, failures and caveats, shown in a "Notes" list.
+    pub notes: Vec<String>,
+    /// Exact command lines used, shown under "Commands".
+    pub commands: Vec<String>,
+}
+
+impl Report {
+    /// Adds a note once (the same skip is reported by several sections).
+    pub fn note(&mut self, note: impl Into<String>) {
+        let note = note.into();
+        if !self.notes.contains(&note) {
+            eprintln!("muduo-bench: note: {note}");
+            self.notes.push(note);
+        }
+    }
+
+    /// Records a command template once.
+    pub fn command(&mut self, cmd: impl Into<String>) {
+        let cmd = cmd.into();
+        if !self.commands.contains(&cmd) {
+            self.commands.push(cmd);
+        }
+    }
+
+    /// Keeps the stacks whose binary exists; notes the others as skipped.
+    pub fn available(&mut self, stacks: Vec<Stack>, paths: &Paths) -> Vec<Stack> {
+        stacks
+            .into_iter()
+            .filter(|s| {
+                let ok = s.program.is_file();
+                if !ok {
+                    self.note(format!(
+                        "Skipped `{}`: `{}` does not exist (not written or not built yet).",
+                        s.name,
+                        relative(&s.program, paths)
+                    ));
+                }
+                ok
+            })
+            .collect()
+    }
+}
+
+/// Which sections to run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Section {
+    /// All four sections.
+    All,
+    /// Ping-pong matrix only.
+    PingPong,
+    /// wrk only.
+    Http,
+    /// strace only.
+    Syscalls,
+    /// C10K only.
+    C10k,
+}
+
+/// Runs the requested sections and writes the report; returns its path.
+pub fn run(section: Section, mode: Mode, paths: &Paths, build: bool) -> Result<PathBuf, String> {
+    let mut report = Report::default();
+    if build {
+        for note in env::build(paths)? {
+            report.note(note);
+        }
+    }
+    std::fs::create_dir_all(&paths.results)
+        .map_err(|e| format!("cannot create {}: {e}", paths.results.display()))?;
+    if let Err(e) = process::free_port() {
+        return Err(format!("cannot bind 127.0.0.1:0: {e}"));
+    }
+    if let Err(e) = crate::sys::raise_nofile_limit() {
+        report.note(format!("Could not raise RLIMIT_NOFILE: {e}."));
+    }
+    let machine = env::Machine::read();
+    let load_before = env::loadavg();
+    let started = std::time::Instant::now();
+    let wants = |s: Section| section == Section::All || section == s;
+    if wants(Section::PingPong) {
+        pingpong::run(mode, paths, &mut report);
+    }
+    if wants(Section::Http) {
+        http::run(mode, paths, &mut report);
+    }
+    if wants(Section::Syscalls) {
+        syscalls::run(mode, paths, &mut report);
+    }
+    if wants(Section::C10k) {
+        c10k::run(mode, paths, &mut report);
+    }
+    let header = report::Header {
+        machine,
+        mode,
+        load_before,
+        load_after: env::loadavg(),
+        elapsed: started.elapsed(),
+    };
+    report::write(paths, &header, &report)
+}
