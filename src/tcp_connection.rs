@@ -4,12 +4,14 @@ use crate::buffer::Buffer;
 use crate::callbacks::{ConnCallbacks, TcpConnectionPtr};
 use crate::channel::{Channel, ChannelHandler};
 use crate::event_loop::{EventLoop, LoopHandle};
+use crate::output_queue::{send_range, FileRange, Flushed, OutputQueue};
 use crate::poller::Token;
 use crate::socket::{self, TcpInfo};
 use rustix::fd::OwnedFd;
 use std::any::Any;
 use std::cell::{Cell, RefCell};
 use std::fmt;
+use std::fs::File;
 use std::io;
 use std::net::SocketAddr;
 use std::rc::Rc;
@@ -213,6 +215,39 @@ impl TcpConnection {
         }
     }
 
+    /// Sends `len` bytes of `file` starting at `offset`, with `sendfile(2)`:
+    /// the file's pages go from the page cache to the socket without being
+    /// read into user memory. Ordered with `send` on the same connection:
+    /// bytes queued before go first, bytes queued after go after. Continues
+    /// on writable events without blocking the loop; write-complete and
+    /// high-water-mark callbacks count the file's bytes. If the file turns
+    /// out shorter than promised, the transfer ends with a logged error and
+    /// the connection is closed (the peer was promised those bytes).
+    /// The file is closed when its range is sent or the connection closes.
+    /// Callable from any thread.
+    pub fn send_file(self: &Arc<Self>, file: impl Into<Arc<File>>, offset: u64, len: u64) {
+        if !self.connected() {
+            return;
+        }
+        let range = FileRange {
+            file: file.into(),
+            offset,
+            remaining: len,
+        };
+        if self.lp.is_in_loop_thread() {
+            if let Some(core) = self.core() {
+                core.send_file_in_loop(range);
+            }
+        } else {
+            let conn = self.clone();
+            self.lp.queue_in_loop(move || {
+                if let Some(core) = conn.core() {
+                    core.send_file_in_loop(range);
+                }
+            });
+        }
+    }
+
     /// Half-closes: once everything queued is written, sends FIN. Reading
     /// goes on until the peer closes too.
     pub fn shutdown(self: &Arc<Self>) {
@@ -336,7 +371,7 @@ impl TcpConnection {
             conn: conn.clone(),
             channel: RefCell::new(None),
             input: RefCell::new(Buffer::new()),
-            output: RefCell::new(Buffer::new()),
+            output: RefCell::new(OutputQueue::default()),
             callbacks,
             edge: lp.poller_kind().is_edge_triggered(),
             close_when_flushed: Cell::new(false),
@@ -399,7 +434,7 @@ pub(crate) struct ConnCore {
     conn: TcpConnectionPtr,
     channel: RefCell<Option<Channel>>,
     input: RefCell<Buffer>,
-    output: RefCell<Buffer>,
+    output: RefCell<OutputQueue>,
     callbacks: Arc<ConnCallbacks>,
     edge: bool,
     close_when_flushed: Cell<bool>,
@@ -429,13 +464,11 @@ impl ConnCore {
             return;
         }
         let mut written = 0;
-        let mut output = self.output.borrow_mut();
-        if !self.is_writing() && output.is_empty() {
+        if !self.is_writing() && self.output.borrow().is_empty() {
             match socket::send(&conn.fd, data) {
                 Ok(n) => {
                     written = n;
                     if n == data.len() {
-                        drop(output);
                         self.queue_write_complete();
                         return;
                     }
@@ -445,30 +478,65 @@ impl ConnCore {
                         || e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => {
                     tracing::debug!(conn = %conn.name, error = %e, "write failed");
-                    drop(output);
                     self.close_later();
                     return;
                 }
             }
         }
         let remaining = &data[written..];
-        if remaining.is_empty() {
-            return;
+        if !remaining.is_empty() {
+            self.enqueue(remaining.len() as u64, |q| q.push_bytes(remaining));
         }
-        let old = output.readable_bytes();
-        output.append(remaining);
-        let now_queued = old + remaining.len();
-        drop(output);
-        let mark = self.callbacks.high_water_mark_bytes;
+    }
+
+    /// Queues output, firing the high-water-mark callback on a crossing and
+    /// asking for writability.
+    fn enqueue(&self, added: u64, push: impl FnOnce(&mut OutputQueue)) {
+        let old = {
+            let mut output = self.output.borrow_mut();
+            let old = output.len();
+            push(&mut output);
+            old
+        };
+        let now_queued = old + added;
+        let mark = self.callbacks.high_water_mark_bytes as u64;
         if old < mark && now_queued >= mark {
             if let (Some(cb), Some(lp)) = (&self.callbacks.high_water_mark, EventLoop::current()) {
-                let (cb, conn) = (cb.clone(), conn.clone());
-                lp.queue_local(move || cb(&conn, now_queued));
+                let (cb, conn) = (cb.clone(), self.conn.clone());
+                let queued = now_queued.min(usize::MAX as u64) as usize;
+                lp.queue_local(move || cb(&conn, queued));
             }
         }
         if !self.is_writing() {
             self.with_channel(|c| c.enable_writing());
         }
+    }
+
+    fn send_file_in_loop(&self, mut range: FileRange) {
+        let conn = &self.conn;
+        if conn.state() == ConnectionState::Disconnected || range.remaining == 0 {
+            return;
+        }
+        if !self.is_writing() && self.output.borrow().is_empty() {
+            loop {
+                match send_range(&conn.fd, &mut range) {
+                    Ok((n, want)) if range.remaining > 0 && n == want => continue,
+                    Ok(_) => break,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                    Err(e) => {
+                        tracing::warn!(conn = %conn.name, error = %e, "sendfile failed; closing");
+                        self.close_later();
+                        return;
+                    }
+                }
+            }
+            if range.remaining == 0 {
+                self.queue_write_complete();
+                return;
+            }
+        }
+        let added = range.remaining;
+        self.enqueue(added, |q| q.push_file(range));
     }
 
     fn queue_write_complete(&self) {
@@ -553,7 +621,7 @@ impl ConnCore {
         self.with_channel(|c| c.disable_all());
         self.notify_closed();
         *self.input.borrow_mut() = Buffer::new();
-        *self.output.borrow_mut() = Buffer::new();
+        self.output.borrow_mut().clear();
         // Dropping the channel removes the slot that owns this core; the
         // caller holds another Rc until it returns.
         let channel = self.channel.borrow_mut().take();
@@ -618,37 +686,29 @@ impl ChannelHandler for ConnCore {
         if !self.is_writing() {
             return;
         }
-        loop {
-            let mut output = self.output.borrow_mut();
-            match socket::send(&self.conn.fd, output.peek()) {
-                Ok(n) => {
-                    output.retrieve(n);
-                    if output.is_empty() {
-                        if output.capacity() > KEEP_OUTPUT_CAPACITY {
-                            *output = Buffer::new();
-                        }
-                        drop(output);
-                        self.with_channel(|c| c.disable_writing());
-                        self.queue_write_complete();
-                        if self.peer_closed.get() || self.close_when_flushed.get() {
-                            self.handle_close();
-                        } else if self.conn.state() == ConnectionState::Disconnecting {
-                            self.shutdown_in_loop();
-                        }
-                        return;
-                    }
-                    if !self.edge {
-                        return;
-                    }
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => {
-                    drop(output);
-                    tracing::debug!(conn = %self.conn.name, error = %e, "write failed");
+        let flushed = self.output.borrow_mut().flush(&self.conn.fd);
+        match flushed {
+            Ok(Flushed::Partly) => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            Ok(Flushed::All) => {
+                self.output
+                    .borrow_mut()
+                    .release_if_large(KEEP_OUTPUT_CAPACITY);
+                self.with_channel(|c| c.disable_writing());
+                self.queue_write_complete();
+                if self.peer_closed.get() || self.close_when_flushed.get() {
                     self.handle_close();
-                    return;
+                } else if self.conn.state() == ConnectionState::Disconnecting {
+                    self.shutdown_in_loop();
                 }
+            }
+            Err(e) => {
+                if e.kind() == io::ErrorKind::UnexpectedEof {
+                    tracing::warn!(conn = %self.conn.name, error = %e, "file transfer failed; closing");
+                } else {
+                    tracing::debug!(conn = %self.conn.name, error = %e, "write failed");
+                }
+                self.handle_close();
             }
         }
     }

@@ -21,6 +21,9 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
 /// Options fixed when the listening socket is created.
+///
+/// Other settings (threads, callbacks) are made with setters before
+/// [`TcpServer::start`]; setters called after `start` have no effect and log a warning.
 #[derive(Clone, Debug, Default)]
 pub struct TcpServerOptions {
     /// Sets `SO_REUSEPORT` before `bind`, so several servers (or processes)
@@ -154,16 +157,25 @@ impl TcpServer {
         self.inner.loops.get().cloned().unwrap_or_default()
     }
 
+    fn warn_if_started(&self, what: &str) {
+        if self.inner.started.load(Ordering::Acquire) {
+            tracing::warn!(server = %self.inner.name, "{what} called after start(): it has no effect");
+        }
+    }
+
     /// Number of I/O threads (before `start`): 0 = everything on the base loop.
     pub fn set_thread_num(&mut self, n: usize) {
+        self.warn_if_started("set_thread_num");
         self.thread_num = n;
     }
     /// The poller of the I/O loops (default: the environment's choice).
     pub fn set_poller(&mut self, kind: PollerKind) {
+        self.warn_if_started("set_poller");
         self.poller = Some(kind);
     }
     /// Called on each I/O loop's thread before it starts.
     pub fn set_thread_init_callback(&mut self, f: impl Fn(&EventLoop) + Send + Sync + 'static) {
+        self.warn_if_started("set_thread_init_callback");
         self.init = Some(Arc::new(f));
     }
     /// Called when a connection goes up and when it goes down.
@@ -171,6 +183,7 @@ impl TcpServer {
         &mut self,
         f: impl Fn(&TcpConnectionPtr) + Send + Sync + 'static,
     ) {
+        self.warn_if_started("set_connection_callback");
         self.callbacks.connection = Some(Arc::new(f));
     }
     /// Called with each connection's input when data arrives.
@@ -178,6 +191,7 @@ impl TcpServer {
         &mut self,
         f: impl Fn(&TcpConnectionPtr, &mut Buffer, Instant) + Send + Sync + 'static,
     ) {
+        self.warn_if_started("set_message_callback");
         self.callbacks.message = Some(Arc::new(f));
     }
     /// Called when a connection's output buffer has been fully written.
@@ -185,6 +199,7 @@ impl TcpServer {
         &mut self,
         f: impl Fn(&TcpConnectionPtr) + Send + Sync + 'static,
     ) {
+        self.warn_if_started("set_write_complete_callback");
         self.callbacks.write_complete = Some(Arc::new(f));
     }
     /// Called once each time a connection's queued output grows past `bytes`.
@@ -193,6 +208,7 @@ impl TcpServer {
         f: impl Fn(&TcpConnectionPtr, usize) + Send + Sync + 'static,
         bytes: usize,
     ) {
+        self.warn_if_started("set_high_water_mark_callback");
         self.callbacks.high_water_mark = Some(Arc::new(f));
         self.callbacks.high_water_mark_bytes = bytes;
     }

@@ -2,7 +2,7 @@
 //! and dropping the client at any time is safe.
 
 mod common;
-use common::with_timeout;
+use common::{serial, with_timeout};
 use muduo::{EventLoopThread, TcpClient, TcpServer};
 use std::net::{SocketAddr, TcpListener};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -28,6 +28,7 @@ fn echo_server(lp: &muduo::LoopHandle, addr: SocketAddr) -> TcpServer {
 
 #[test]
 fn connects_once_a_late_server_starts_then_reconnects_after_restart() {
+    let _serial = serial();
     with_timeout(LIMIT, || {
         let server_loop = EventLoopThread::start("srv", None).unwrap();
         let client_loop = EventLoopThread::start("cli", None).unwrap();
@@ -69,6 +70,7 @@ fn connects_once_a_late_server_starts_then_reconnects_after_restart() {
 
 #[test]
 fn without_retry_a_lost_connection_stays_lost() {
+    let _serial = serial();
     with_timeout(LIMIT, || {
         let lp = EventLoopThread::start("one", None).unwrap();
         let server = echo_server(lp.handle(), "127.0.0.1:0".parse().unwrap());
@@ -95,6 +97,7 @@ fn without_retry_a_lost_connection_stays_lost() {
 
 #[test]
 fn disconnect_half_closes_and_the_server_sees_it() {
+    let _serial = serial();
     with_timeout(LIMIT, || {
         let lp = EventLoopThread::start("dc", None).unwrap();
         let mut server = TcpServer::new(lp.handle(), "127.0.0.1:0".parse().unwrap(), "s").unwrap();
@@ -125,6 +128,7 @@ fn disconnect_half_closes_and_the_server_sees_it() {
 
 #[test]
 fn dropping_clients_at_any_moment_is_safe_and_leaks_nothing() {
+    let _serial = serial();
     with_timeout(LIMIT, || {
         let lp = EventLoopThread::start("drops", None).unwrap();
         let server = echo_server(lp.handle(), "127.0.0.1:0".parse().unwrap());

@@ -29,3 +29,10 @@ pub fn with_timeout<T: Send + 'static>(
         Err(mpsc::RecvTimeoutError::Timeout) => panic!("test timed out after {limit:?}"),
     }
 }
+
+/// Serializes the tests of one binary that count process-wide resources
+/// (open fds): tests run in parallel threads of one process.
+pub fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}

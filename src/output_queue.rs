@@ -1,0 +1,160 @@
+//! `OutputQueue`: what a connection still has to write, bytes and file
+//! ranges in the order they were queued.
+
+use crate::buffer::Buffer;
+use crate::socket;
+use rustix::fd::AsFd;
+use std::collections::VecDeque;
+use std::fs::File;
+use std::io;
+use std::sync::Arc;
+
+/// The most one `sendfile` call is asked to move; the socket's send buffer
+/// usually takes less, this only bounds a single call.
+const SENDFILE_CHUNK: u64 = 1 << 30;
+
+/// A range of a file still to send with `sendfile(2)`.
+pub(crate) struct FileRange {
+    pub(crate) file: Arc<File>,
+    pub(crate) offset: u64,
+    pub(crate) remaining: u64,
+}
+
+enum Item {
+    Bytes(Buffer),
+    File(FileRange),
+}
+
+/// Pending output. `head` holds the bytes that go first; once a file range
+/// is queued, later bytes queue behind it in `rest`, so order is kept
+/// without copying file contents into memory.
+#[derive(Default)]
+pub(crate) struct OutputQueue {
+    head: Buffer,
+    rest: VecDeque<Item>,
+    rest_bytes: u64,
+}
+
+/// How a write attempt ended.
+pub(crate) enum Flushed {
+    /// Everything queued is written.
+    All,
+    /// The socket is full; wait for the next writable event.
+    Partly,
+}
+
+impl OutputQueue {
+    /// True when nothing is queued.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.head.is_empty() && self.rest.is_empty()
+    }
+
+    /// Bytes queued, file ranges included.
+    pub(crate) fn len(&self) -> u64 {
+        self.head.readable_bytes() as u64 + self.rest_bytes
+    }
+
+    /// Releases memory once drained (large buffers are not kept around).
+    pub(crate) fn release_if_large(&mut self, keep: usize) {
+        if self.is_empty() && self.head.capacity() > keep {
+            self.head = Buffer::new();
+        }
+    }
+
+    /// Drops everything queued (closing queued files).
+    pub(crate) fn clear(&mut self) {
+        *self = OutputQueue::default();
+    }
+
+    pub(crate) fn push_bytes(&mut self, data: &[u8]) {
+        if self.rest.is_empty() {
+            self.head.append(data);
+            return;
+        }
+        self.rest_bytes += data.len() as u64;
+        if let Some(Item::Bytes(b)) = self.rest.back_mut() {
+            b.append(data);
+        } else {
+            let mut b = Buffer::with_capacity(data.len());
+            b.append(data);
+            self.rest.push_back(Item::Bytes(b));
+        }
+    }
+
+    pub(crate) fn push_file(&mut self, range: FileRange) {
+        if range.remaining == 0 {
+            return;
+        }
+        self.rest_bytes += range.remaining;
+        self.rest.push_back(Item::File(range));
+    }
+
+    /// Writes until everything is out or the socket is full.
+    pub(crate) fn flush(&mut self, fd: &impl AsFd) -> io::Result<Flushed> {
+        loop {
+            if !self.head.is_empty() {
+                let want = self.head.readable_bytes();
+                let n = retry_eintr(|| socket::send(fd, self.head.peek()))?;
+                self.head.retrieve(n);
+                if n < want {
+                    return Ok(Flushed::Partly);
+                }
+                continue;
+            }
+            match self.rest.front_mut() {
+                None => return Ok(Flushed::All),
+                Some(Item::Bytes(_)) => {
+                    if let Some(Item::Bytes(b)) = self.rest.pop_front() {
+                        self.rest_bytes -= b.readable_bytes() as u64;
+                        self.head = b;
+                    }
+                }
+                Some(Item::File(range)) => {
+                    let (n, want) = send_range(fd, range)?;
+                    self.rest_bytes -= n;
+                    if range.remaining == 0 {
+                        self.rest.pop_front();
+                    }
+                    if n < want {
+                        return Ok(Flushed::Partly);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// One `sendfile` call for `range`; returns (sent, asked).
+pub(crate) fn send_range(fd: &impl AsFd, range: &mut FileRange) -> io::Result<(u64, u64)> {
+    let want = range.remaining.min(SENDFILE_CHUNK);
+    let mut off = range.offset;
+    let n = retry_eintr(|| {
+        Ok(rustix::fs::sendfile(
+            fd,
+            &*range.file,
+            Some(&mut off),
+            want as usize,
+        )?)
+    })? as u64;
+    if n == 0 {
+        return Err(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            format!(
+                "file ended at offset {} with {} bytes still to send (it shrank?)",
+                range.offset, range.remaining
+            ),
+        ));
+    }
+    range.offset += n;
+    range.remaining -= n;
+    Ok((n, want))
+}
+
+fn retry_eintr<T>(mut f: impl FnMut() -> io::Result<T>) -> io::Result<T> {
+    loop {
+        match f() {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            r => return r,
+        }
+    }
+}
