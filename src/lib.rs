@@ -35,6 +35,7 @@ mod connector;
 mod event_loop;
 mod event_loop_thread;
 mod event_loop_thread_pool;
+pub mod http;
 mod output_queue;
 pub mod poller;
 mod socket;

@@ -1,0 +1,444 @@
+//! `HttpServer`: HTTP/1.1 on top of [`TcpServer`].
+
+use super::{
+    DateCache, FileBody, HttpContext, HttpError, HttpLimits, HttpRequest, HttpResponse,
+    CONTINUE_RESPONSE,
+};
+use crate::buffer::Buffer;
+use crate::callbacks::TcpConnectionPtr;
+use crate::event_loop::LoopHandle;
+use crate::poller::PollerKind;
+use crate::tcp_server::{TcpServer, TcpServerOptions};
+use crate::thread_pool::ThreadPool;
+use crate::timer::TimerId;
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, Instant};
+
+/// A request handler: fills in the response for a request.
+pub type HttpHandler = Arc<dyn Fn(&HttpRequest, &mut HttpResponse) + Send + Sync>;
+
+/// Requests a connection may have at the workers before it stops reading.
+const MAX_IN_FLIGHT: usize = 32;
+
+thread_local! {
+    /// This loop's `Date` value, re-rendered once a second by a loop timer.
+    static DATE: RefCell<DateCache> = const { RefCell::new(DateCache::new()) };
+    /// Responses of one batch of pipelined requests, written with one `send`.
+    static OUT: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
+struct Config {
+    handler: HttpHandler,
+    limits: HttpLimits,
+    header_timeout: Duration,
+    idle_timeout: Duration,
+    server_name: String,
+    workers: Option<Arc<ThreadPool>>,
+}
+
+/// Per-connection state, kept in the connection's context.
+struct HttpConn {
+    ctx: HttpContext,
+    last_active: Instant,
+    /// When the request now being received began (slowloris guard).
+    request_started: Option<Instant>,
+    /// Worker mode: responses are written in request order.
+    next_seq: u64,
+    next_to_send: u64,
+    ready: BTreeMap<u64, (Vec<u8>, Option<FileBody>, bool)>,
+    closing: bool,
+}
+
+impl HttpConn {
+    fn in_flight(&self) -> usize {
+        (self.next_seq - self.next_to_send) as usize
+    }
+}
+
+/// An HTTP/1.1 server (muduo's `HttpServer`, with request bodies, chunked
+/// uploads, pipelining, keep-alive rules, limits and timeouts).
+///
+/// Each request goes to the handler with a fresh `200 OK` response to fill
+/// in. Pipelined requests are answered in order, with one write per batch.
+/// Bad requests get a clear status (400, 413, 414, 431, 501, 505) and the
+/// connection is closed; the server keeps serving everyone else. A client
+/// that takes longer than the header timeout to send a request (slowloris),
+/// or stays idle between requests longer than the idle timeout, is closed.
+/// With [`set_worker_threads`](Self::set_worker_threads) handlers run on a
+/// [`ThreadPool`] so slow work does not stall the loop.
+///
+/// ```no_run
+/// use muduo::{EventLoop, http::HttpServer};
+/// # fn main() -> std::io::Result<()> {
+/// let lp = EventLoop::new()?;
+/// let mut server = HttpServer::new(&lp, "127.0.0.1:8000".parse().unwrap(), "web")?;
+/// server.set_handler(|req, resp| {
+///     if req.path() == "/" {
+///         resp.set_content_type("text/plain").set_body("Hello, World!");
+///     } else {
+///         resp.set_status(404, "Not Found");
+///     }
+/// });
+/// server.start()?;
+/// lp.run()
+/// # }
+/// ```
+pub struct HttpServer {
+    tcp: TcpServer,
+    handler: HttpHandler,
+    limits: HttpLimits,
+    header_timeout: Duration,
+    idle_timeout: Duration,
+    server_name: String,
+    workers: Option<Arc<ThreadPool>>,
+    date_timers: Mutex<Vec<(LoopHandle, TimerId)>>,
+}
+
+impl HttpServer {
+    /// Creates a server bound to `addr` on base loop `lp` (not yet listening).
+    pub fn new(lp: &LoopHandle, addr: SocketAddr, name: &str) -> io::Result<HttpServer> {
+        Self::with_options(lp, addr, name, TcpServerOptions::default())
+    }
+
+    /// Like [`new`](Self::new) with TCP options (e.g. `SO_REUSEPORT`).
+    pub fn with_options(
+        lp: &LoopHandle,
+        addr: SocketAddr,
+        name: &str,
+        opts: TcpServerOptions,
+    ) -> io::Result<HttpServer> {
+        Ok(HttpServer {
+            tcp: TcpServer::with_options(lp, addr, name, opts)?,
+            handler: Arc::new(|_req: &HttpRequest, resp: &mut HttpResponse| {
+                resp.set_status(404, "Not Found");
+            }),
+            limits: HttpLimits::default(),
+            header_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+            server_name: "muduo-rs".to_string(),
+            workers: None,
+            date_timers: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// The bound address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.tcp.local_addr()
+    }
+    /// The underlying TCP server (for thread options and counts).
+    pub fn tcp_server(&self) -> &TcpServer {
+        &self.tcp
+    }
+    /// I/O threads, as [`TcpServer::set_thread_num`].
+    pub fn set_thread_num(&mut self, n: usize) {
+        self.tcp.set_thread_num(n);
+    }
+    /// The I/O loops' poller.
+    pub fn set_poller(&mut self, kind: PollerKind) {
+        self.tcp.set_poller(kind);
+    }
+    /// The request handler (default: 404 for everything).
+    pub fn set_handler(
+        &mut self,
+        f: impl Fn(&HttpRequest, &mut HttpResponse) + Send + Sync + 'static,
+    ) {
+        self.handler = Arc::new(f);
+    }
+    /// Size limits (header section, URI, body, header count).
+    pub fn set_limits(&mut self, limits: HttpLimits) {
+        self.limits = limits;
+    }
+    /// Longest time a client may take to send one request, headers and body
+    /// (default 10 s; slowloris defence).
+    pub fn set_header_timeout(&mut self, d: Duration) {
+        self.header_timeout = d;
+    }
+    /// Longest idle time between requests on a kept-alive connection (default 60 s).
+    pub fn set_idle_timeout(&mut self, d: Duration) {
+        self.idle_timeout = d;
+    }
+    /// The `Server` header value (default `muduo-rs`; empty = no header).
+    pub fn set_server_name(&mut self, name: &str) {
+        self.server_name = name.to_string();
+    }
+    /// Runs handlers on a pool of `n` worker threads instead of the I/O
+    /// loops (0 = on the loops, the default). Responses still go out in
+    /// request order.
+    pub fn set_worker_threads(&mut self, n: usize) -> io::Result<()> {
+        self.workers = if n == 0 {
+            None
+        } else {
+            Some(Arc::new(ThreadPool::new("http-worker", n, None)?))
+        };
+        Ok(())
+    }
+
+    /// Starts listening; callable from any thread.
+    pub fn start(&mut self) -> io::Result<()> {
+        let cfg = Arc::new(Config {
+            handler: self.handler.clone(),
+            limits: self.limits.clone(),
+            header_timeout: self.header_timeout,
+            idle_timeout: self.idle_timeout,
+            server_name: self.server_name.clone(),
+            workers: self.workers.clone(),
+        });
+        let c = cfg.clone();
+        self.tcp.set_connection_callback(move |conn| {
+            if conn.connected() {
+                conn.set_context(HttpConn {
+                    ctx: HttpContext::new(c.limits.clone()),
+                    last_active: Instant::now(),
+                    request_started: None,
+                    next_seq: 0,
+                    next_to_send: 0,
+                    ready: BTreeMap::new(),
+                    closing: false,
+                });
+                arm_deadline(conn, &c, c.idle_timeout.min(c.header_timeout));
+            } else {
+                conn.take_context::<HttpConn>();
+            }
+        });
+        let c = cfg.clone();
+        self.tcp
+            .set_message_callback(move |conn, buf, when| on_message(conn, buf, when, &c));
+        self.tcp.start()?;
+        let mut timers = self.date_timers.lock().unwrap_or_else(|e| e.into_inner());
+        for lp in self.tcp.io_loops() {
+            lp.run_in_loop(refresh_date);
+            let id = lp.run_every(Duration::from_secs(1), refresh_date);
+            timers.push((lp, id));
+        }
+        Ok(())
+    }
+
+    /// Stops the server as [`TcpServer::stop`] does.
+    pub fn stop(&self) {
+        for (lp, id) in self
+            .date_timers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .drain(..)
+        {
+            lp.cancel(id);
+        }
+        self.tcp.stop();
+    }
+}
+
+impl Drop for HttpServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+impl fmt::Debug for HttpServer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HttpServer")
+            .field("tcp", &self.tcp)
+            .finish()
+    }
+}
+
+fn refresh_date() {
+    DATE.with(|d| {
+        d.borrow_mut().now();
+    });
+}
+
+/// Sends a batch of serialized responses, then a file body if the last one has one.
+fn flush(conn: &TcpConnectionPtr, out: &mut Vec<u8>, file: Option<FileBody>) {
+    if !out.is_empty() {
+        conn.send(out);
+        out.clear();
+    }
+    if let Some(f) = file {
+        conn.send_file(f.file, f.offset, f.len);
+    }
+}
+
+fn on_message(conn: &TcpConnectionPtr, buf: &mut Buffer, when: Instant, cfg: &Arc<Config>) {
+    OUT.with(|out| {
+        let mut out = out.borrow_mut();
+        out.clear();
+        let mut close = false;
+        let handled = conn.with_context(|st: &mut HttpConn| {
+            st.last_active = when;
+            if st.closing {
+                buf.retrieve_all();
+                return;
+            }
+            loop {
+                let parsed = match st.ctx.parse(buf.peek()) {
+                    Ok(p) => p,
+                    Err(e) => {
+                        answer_error(&e, &mut out);
+                        buf.retrieve_all();
+                        close = true;
+                        break;
+                    }
+                };
+                buf.retrieve(parsed.consumed);
+                if parsed.expect_continue {
+                    out.extend_from_slice(CONTINUE_RESPONSE);
+                }
+                let Some(req) = parsed.request else { break };
+                st.request_started = None;
+                if let Some(pool) = &cfg.workers {
+                    dispatch_to_worker(conn, st, req, pool, cfg);
+                    if st.in_flight() >= MAX_IN_FLIGHT {
+                        conn.stop_read();
+                        break;
+                    }
+                    continue;
+                }
+                let mut resp = HttpResponse::ok();
+                (cfg.handler)(&req, &mut resp);
+                resp.prepare_for(&req);
+                DATE.with(|d| {
+                    resp.write_to(&mut out, d.borrow_mut().now_cached(), &cfg.server_name)
+                });
+                let file = resp.take_file_body();
+                if file.is_some() {
+                    flush(conn, &mut out, file.filter(|_| !resp.is_head()));
+                }
+                if resp.close_connection() {
+                    close = true;
+                    break;
+                }
+            }
+            if close {
+                st.closing = true;
+            } else if (!buf.is_empty() || st.ctx.in_body()) && st.request_started.is_none() {
+                st.request_started = Some(when);
+            }
+        });
+        if handled.is_none() {
+            buf.retrieve_all(); // not an HTTP connection of ours any more
+            return;
+        }
+        flush(conn, &mut out, None);
+        if close {
+            conn.shutdown();
+            // A client that never closes its side is dropped after a grace period.
+            conn.force_close_with_delay(Duration::from_secs(5));
+        }
+    });
+}
+
+fn answer_error(e: &HttpError, out: &mut Vec<u8>) {
+    tracing::debug!(status = e.status, detail = e.detail, "bad request");
+    let resp = HttpResponse::from_error(e);
+    DATE.with(|d| resp.write_to(out, d.borrow_mut().now_cached(), ""));
+}
+
+fn dispatch_to_worker(
+    conn: &TcpConnectionPtr,
+    st: &mut HttpConn,
+    req: HttpRequest,
+    pool: &ThreadPool,
+    cfg: &Arc<Config>,
+) {
+    let seq = st.next_seq;
+    st.next_seq += 1;
+    let (conn2, cfg2) = (conn.clone(), cfg.clone());
+    let job = move || {
+        let mut resp = HttpResponse::ok();
+        (cfg2.handler)(&req, &mut resp);
+        resp.prepare_for(&req);
+        let close = resp.close_connection();
+        let mut bytes = Vec::with_capacity(128 + resp.body().len());
+        // The worker renders its own date: the loop's cache is thread-local.
+        resp.write_to(
+            &mut bytes,
+            DATE.with(|d| d.borrow_mut().now().to_vec()).as_slice(),
+            &cfg2.server_name,
+        );
+        let file = resp.take_file_body().filter(|_| !resp.is_head());
+        let conn3 = conn2.clone();
+        conn2
+            .loop_handle()
+            .run_in_loop(move || deliver(&conn3, seq, bytes, file, close));
+    };
+    if pool.execute(job).is_err() {
+        tracing::warn!(
+            conn = conn.name(),
+            "worker pool closed; dropping connection"
+        );
+        conn.force_close();
+    }
+}
+
+/// Worker mode: writes completed responses in request order.
+fn deliver(conn: &TcpConnectionPtr, seq: u64, bytes: Vec<u8>, file: Option<FileBody>, close: bool) {
+    let mut resume = false;
+    let mut shut = false;
+    conn.with_context(|st: &mut HttpConn| {
+        st.ready.insert(seq, (bytes, file, close));
+        while let Some((bytes, file, close)) = st.ready.remove(&st.next_to_send) {
+            st.next_to_send += 1;
+            if st.closing {
+                continue;
+            }
+            conn.send(&bytes);
+            if let Some(f) = file {
+                conn.send_file(f.file, f.offset, f.len);
+            }
+            if close {
+                st.closing = true;
+                shut = true;
+            }
+        }
+        resume = !st.closing && st.in_flight() < MAX_IN_FLIGHT;
+    });
+    if shut {
+        conn.shutdown();
+        conn.force_close_with_delay(Duration::from_secs(5));
+    } else if resume && !conn.is_reading() {
+        conn.start_read();
+    }
+}
+
+/// Closes connections that are idle too long between requests, or too
+/// slow sending one. One lazy timer per connection: activity only moves a
+/// timestamp, and the timer re-arms itself for the remaining time.
+fn arm_deadline(conn: &TcpConnectionPtr, cfg: &Arc<Config>, after: Duration) {
+    let weak: Weak<crate::TcpConnection> = Arc::downgrade(conn);
+    let cfg = cfg.clone();
+    conn.loop_handle().run_after(after, move || {
+        let Some(conn) = weak.upgrade() else { return };
+        if !conn.connected() {
+            return;
+        }
+        let now = Instant::now();
+        let verdict = conn.with_context(|st: &mut HttpConn| {
+            if st.in_flight() > 0 {
+                return Ok(cfg.idle_timeout); // a handler is still working
+            }
+            let (start, limit, what) = match st.request_started {
+                Some(t) => (t, cfg.header_timeout, "request not completed in time"),
+                None => (st.last_active, cfg.idle_timeout, "idle keep-alive timeout"),
+            };
+            let deadline = start + limit;
+            if deadline <= now {
+                Err(what)
+            } else {
+                Ok(deadline - now)
+            }
+        });
+        match verdict {
+            Some(Ok(left)) => arm_deadline(&conn, &cfg, left),
+            Some(Err(why)) => {
+                tracing::debug!(conn = conn.name(), why, "closing connection");
+                conn.force_close();
+            }
+            None => {}
+        }
+    });
+}
