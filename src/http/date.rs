@@ -126,7 +126,7 @@ pub fn parse_http_date(s: &str) -> Option<u64> {
         }
     };
     let day = num(5..7)?;
-    let month0 = MONTH_NAMES.iter().position(|m| &m[..] == &b[8..11])?;
+    let month0 = MONTH_NAMES.iter().position(|m| m[..] == b[8..11])?;
     let year = num(12..16)?;
     let (hh, mm, ss) = (num(17..19)?, num(20..22)?, num(23..25)?);
     if year < 1970 || day == 0 || day > month_days(year, month0) || hh > 23 || mm > 59 || ss > 60 {

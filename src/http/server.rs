@@ -182,7 +182,7 @@ impl HttpServer {
     pub fn start(&mut self) -> io::Result<()> {
         let cfg = Arc::new(Config {
             handler: self.handler.clone(),
-            limits: self.limits.clone(),
+            limits: self.limits,
             header_timeout: self.header_timeout,
             idle_timeout: self.idle_timeout,
             server_name: self.server_name.clone(),
@@ -192,7 +192,7 @@ impl HttpServer {
         self.tcp.set_connection_callback(move |conn| {
             if conn.connected() {
                 conn.set_context(HttpConn {
-                    ctx: HttpContext::new(c.limits.clone()),
+                    ctx: HttpContext::new(c.limits),
                     last_active: Instant::now(),
                     request_started: None,
                     next_seq: 0,
