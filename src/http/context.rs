@@ -121,11 +121,10 @@ impl Parsed {
 ///   values may not contain control characters other than HTAB.
 /// * Framing (RFC 9112 §6): `Transfer-Encoding` together with
 ///   `Content-Length` is 400; `Transfer-Encoding` in an HTTP/1.0 request is
-///   400 (faulty framing, §6.1); a `Transfer-Encoding` whose final coding is
-///   not `chunked` (`gzip`, `identity`, `chunked, gzip`) is 400, because the
-///   body length cannot be determined (§6.3 rule 4, a MUST); a `chunked`
-///   final coding preceded by other codings (`gzip, chunked`) is 501, since
-///   we can frame but not decode it (§6.1); `chunked` applied twice is 400.
+///   400 (faulty framing, §6.1); any transfer coding other than `chunked`
+///   (`gzip`, `identity`, `gzip, chunked`, `chunked, gzip`) is 501 Not
+///   Implemented (§6.1: a coding the server does not understand); `chunked`
+///   applied twice is 400.
 ///   `Content-Length` must be 1*DIGIT; repeated fields or comma-separated
 ///   lists are accepted only if every value is the same (§6.3 rule 5).
 /// * Chunked bodies: chunk sizes are hex (at most 16 digits), extensions are
@@ -779,6 +778,11 @@ fn framing(req: &HttpRequest, limits: &HttpLimits) -> Result<Framing, HttpError>
                 "Transfer-Encoding in an HTTP/1.0 request",
             ));
         }
+        // A coding we do not implement is 501 (RFC 9112 section 6.1), checked
+        // before the framing rules so `gzip` alone is 501 rather than 400.
+        if other_coding {
+            return Err(HttpError::not_implemented("unsupported transfer coding"));
+        }
         if !last_is_chunked {
             return Err(HttpError::bad_request(
                 "chunked is not the final transfer coding",
@@ -786,9 +790,6 @@ fn framing(req: &HttpRequest, limits: &HttpLimits) -> Result<Framing, HttpError>
         }
         if chunked > 1 {
             return Err(HttpError::bad_request("chunked applied more than once"));
-        }
-        if other_coding {
-            return Err(HttpError::not_implemented("unsupported transfer coding"));
         }
         return Ok(Framing::Chunked);
     }
