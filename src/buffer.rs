@@ -514,6 +514,12 @@ impl Buffer {
     /// grow to hold the overflow, the error has kind
     /// [`io::ErrorKind::OutOfMemory`] and those bytes are lost.
     pub fn read_fd<Fd: AsFd>(&mut self, fd: Fd) -> io::Result<usize> {
+        if self.writable_bytes() >= READ_FD_EXTRA {
+            // Room enough already: one read(2), no spare area needed.
+            let n = rustix::io::read(fd, &mut self.buf[self.writer..])?;
+            self.writer += n;
+            return Ok(n);
+        }
         let mut extra = take_read_extra();
         let result = self.read_fd_with(fd, &mut extra);
         return_read_extra(extra);

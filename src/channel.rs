@@ -265,21 +265,23 @@ impl Registry {
             handler.handle_error();
             return;
         }
+        // `interest` is re-read only after a handler ran, since a handler
+        // may change or remove its own channel.
+        let mut interest = Some(interest);
         if ready.contains(Ready::HUP) && !ready.contains(Ready::READABLE) {
             handler.handle_close();
-            if self.interest(token).is_none() {
+            interest = self.interest(token);
+            if interest.is_none() {
                 return;
             }
         }
         if ready.contains(Ready::ERROR) {
             handler.handle_error();
+            interest = self.interest(token);
         }
         let readable = Ready::READABLE.union(Ready::READ_CLOSED);
-        if ready.intersects(readable) {
-            match self.interest(token) {
-                Some(i) if i.is_readable() => handler.handle_read(now),
-                _ => {}
-            }
+        if ready.intersects(readable) && interest.is_some_and(|i| i.is_readable()) {
+            handler.handle_read(now);
         }
         if ready.contains(Ready::WRITABLE) {
             match self.interest(token) {

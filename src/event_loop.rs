@@ -24,9 +24,16 @@ const DRAIN_ROUNDS: usize = 16;
 
 static NEXT_LOOP_ID: AtomicU64 = AtomicU64::new(1);
 
+/// The loop owned by this thread: its id (0 = none) and a weak reference.
+/// One thread-local, so the hot "is this my loop, and give it to me" check
+/// is a single TLS access.
+struct Current {
+    id: Cell<u64>,
+    lp: RefCell<Weak<LoopInner>>,
+}
+
 thread_local! {
-    static CURRENT_ID: Cell<u64> = const { Cell::new(0) };
-    static CURRENT: RefCell<Weak<LoopInner>> = const { RefCell::new(Weak::new()) };
+    static CURRENT: Current = const { Current { id: Cell::new(0), lp: RefCell::new(Weak::new()) } };
 }
 
 /// The part of a loop other threads may touch.
@@ -130,7 +137,7 @@ impl EventLoopBuilder {
     /// has a loop (one loop per thread), or with the OS error when the
     /// epoll/eventfd/timerfd cannot be created (e.g. out of fds).
     pub fn build(self) -> io::Result<EventLoop> {
-        if CURRENT_ID.with(|c| c.get()) != 0 {
+        if CURRENT.with(|c| c.id.get()) != 0 {
             return Err(io::Error::new(
                 io::ErrorKind::AlreadyExists,
                 "this thread already has an EventLoop (one loop per thread)",
@@ -174,8 +181,10 @@ impl EventLoopBuilder {
             objects: RefCell::new(slab::Slab::new()),
             object_generation: Cell::new(0),
         });
-        CURRENT_ID.with(|c| c.set(id));
-        CURRENT.with(|c| *c.borrow_mut() = Rc::downgrade(&inner));
+        CURRENT.with(|c| {
+            c.id.set(id);
+            *c.lp.borrow_mut() = Rc::downgrade(&inner);
+        });
         tracing::debug!(loop_id = id, poller = kind_name(kind), "event loop created");
         Ok(EventLoop { inner })
     }
@@ -190,6 +199,20 @@ fn kind_name(kind: PollerKind) -> &'static str {
 }
 
 impl EventLoop {
+    /// The current thread's loop if its id is `id` (one TLS access).
+    #[inline]
+    pub(crate) fn current_if(id: u64) -> Option<EventLoop> {
+        CURRENT
+            .with(|c| {
+                if c.id.get() == id {
+                    c.lp.borrow().upgrade()
+                } else {
+                    None
+                }
+            })
+            .map(|inner| EventLoop { inner })
+    }
+
     /// Creates a loop on this thread with the poller chosen by the environment.
     /// See [`EventLoopBuilder::build`] for the errors.
     pub fn new() -> io::Result<EventLoop> {
@@ -204,7 +227,7 @@ impl EventLoop {
     /// The loop running on (owned by) the calling thread, if any.
     pub fn current() -> Option<EventLoop> {
         CURRENT
-            .with(|c| c.borrow().upgrade())
+            .with(|c| c.lp.borrow().upgrade())
             .map(|inner| EventLoop { inner })
     }
 
@@ -513,10 +536,13 @@ impl fmt::Debug for EventLoop {
 impl Drop for LoopInner {
     fn drop(&mut self) {
         let shared = &*self.handle.shared;
-        if CURRENT_ID.with(|c| c.get()) == shared.id {
-            CURRENT_ID.with(|c| c.set(0));
-            CURRENT.with(|c| *c.borrow_mut() = Weak::new());
-        }
+        // During thread exit the thread-local may already be gone.
+        let _ = CURRENT.try_with(|c| {
+            if c.id.get() == shared.id {
+                c.id.set(0);
+                *c.lp.borrow_mut() = Weak::new();
+            }
+        });
         let leftover = {
             let mut q = lock(&shared.pending);
             shared.alive.store(false, Ordering::Release);
@@ -535,7 +561,7 @@ impl LoopHandle {
     /// True when called on the thread that owns this loop.
     #[inline]
     pub fn is_in_loop_thread(&self) -> bool {
-        CURRENT_ID.with(|c| c.get()) == self.shared.id
+        CURRENT.with(|c| c.id.get()) == self.shared.id
     }
 
     /// The loop's name.

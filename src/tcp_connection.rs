@@ -1,6 +1,6 @@
 //! `TcpConnection`: one established TCP connection, shared as `Arc`.
 
-use crate::buffer::Buffer;
+use crate::buffer::{Buffer, READ_FD_EXTRA};
 use crate::callbacks::{ConnCallbacks, TcpConnectionPtr};
 use crate::channel::{Channel, ChannelHandler};
 use crate::event_loop::{EventLoop, LoopHandle};
@@ -26,6 +26,16 @@ thread_local! {
     /// Per-thread input buffer lent to connections that hold no partial
     /// message, so an idle or request/response connection owns no input memory.
     static SCRATCH: RefCell<Buffer> = const { RefCell::new(Buffer::new()) };
+    /// The connection whose message callback is running on this thread, so
+    /// that its `send` calls (the echo pattern) skip the channel-table lookup.
+    static ACTIVE: Cell<Option<Rc<ConnCore>>> = const { Cell::new(None) };
+}
+
+/// How a read attempt ended.
+enum ReadOutcome {
+    Open,
+    Eof,
+    Failed(io::Error),
 }
 
 /// Where a connection is in its life.
@@ -160,11 +170,20 @@ impl TcpConnection {
 
     /// The in-loop part of this connection, when called on its loop thread.
     fn core(&self) -> Option<Rc<ConnCore>> {
-        if !self.lp.is_in_loop_thread() {
-            return None;
+        let active = ACTIVE.with(|a| {
+            let core = a.take();
+            let hit = core
+                .as_ref()
+                .filter(|c| std::ptr::eq(Arc::as_ptr(&c.conn), self))
+                .cloned();
+            a.set(core);
+            hit
+        });
+        if active.is_some() {
+            return active;
         }
         let token = Token(self.token.load(Ordering::Relaxed));
-        let handler: Rc<dyn Any> = EventLoop::current()?.handler(token)?;
+        let handler: Rc<dyn Any> = EventLoop::current_if(self.lp.id())?.handler(token)?;
         handler.downcast::<ConnCore>().ok()
     }
 
@@ -177,11 +196,9 @@ impl TcpConnection {
             tracing::debug!(conn = %self.name, len = data.len(), "send on a connection that is not connected; dropped");
             return;
         }
-        if self.lp.is_in_loop_thread() {
-            if let Some(core) = self.core() {
-                core.send_in_loop(data);
-            }
-        } else {
+        if let Some(core) = self.core() {
+            core.send_in_loop(data);
+        } else if !self.lp.is_in_loop_thread() {
             self.send_vec(data.to_vec());
         }
     }
@@ -367,7 +384,8 @@ impl TcpConnection {
         let Some(lp) = EventLoop::current() else {
             return;
         };
-        let core = Rc::new(ConnCore {
+        let core = Rc::new_cyclic(|me| ConnCore {
+            me: me.clone(),
             conn: conn.clone(),
             channel: RefCell::new(None),
             input: RefCell::new(Buffer::new()),
@@ -431,6 +449,7 @@ impl Drop for TcpConnection {
 /// The loop-thread half of a connection: buffers and channel. Lives in the
 /// loop's channel table; reached from a [`TcpConnection`] by its token.
 pub(crate) struct ConnCore {
+    me: std::rc::Weak<ConnCore>,
     conn: TcpConnectionPtr,
     channel: RefCell<Option<Channel>>,
     input: RefCell<Buffer>,
@@ -540,7 +559,10 @@ impl ConnCore {
     }
 
     fn queue_write_complete(&self) {
-        if let (Some(cb), Some(lp)) = (&self.callbacks.write_complete, EventLoop::current()) {
+        let Some(cb) = &self.callbacks.write_complete else {
+            return;
+        };
+        if let Some(lp) = EventLoop::current() {
             let (cb, conn) = (cb.clone(), self.conn.clone());
             lp.queue_local(move || cb(&conn));
         }
@@ -628,6 +650,26 @@ impl ConnCore {
         drop(channel);
     }
 
+    /// Reads what is there and hands it to the message callback.
+    fn read_and_dispatch(&self, buf: &mut Buffer, receive_time: Instant) -> ReadOutcome {
+        let (got, eof, error) = self.read_into(buf);
+        if got > 0 {
+            match &self.callbacks.message {
+                Some(cb) => {
+                    let outer = ACTIVE.with(|a| a.replace(self.me.upgrade()));
+                    cb(&self.conn, buf, receive_time);
+                    drop(ACTIVE.with(|a| a.replace(outer)));
+                }
+                None => buf.retrieve_all(),
+            }
+        }
+        match (eof, error) {
+            (true, _) => ReadOutcome::Eof,
+            (false, Some(e)) => ReadOutcome::Failed(e),
+            (false, None) => ReadOutcome::Open,
+        }
+    }
+
     fn read_into(&self, buf: &mut Buffer) -> (usize, bool, Option<io::Error>) {
         let mut got = 0;
         loop {
@@ -649,36 +691,53 @@ impl ConnCore {
 
 impl ChannelHandler for ConnCore {
     fn handle_read(&self, receive_time: Instant) {
-        let own = std::mem::take(&mut *self.input.borrow_mut());
-        let scratch = own.capacity() == 0;
-        let mut buf = if scratch {
-            SCRATCH.with(|s| std::mem::take(&mut *s.borrow_mut()))
-        } else {
-            own
-        };
-        let (got, eof, error) = self.read_into(&mut buf);
-        if got > 0 {
-            match &self.callbacks.message {
-                Some(cb) => cb(&self.conn, &mut buf, receive_time),
-                None => buf.retrieve_all(),
-            }
-        }
-        if scratch {
-            if !buf.is_empty() {
-                let mut own = Buffer::with_capacity(buf.readable_bytes());
-                own.append(buf.peek());
-                buf.retrieve_all();
+        let has_own = self.input.borrow().capacity() != 0;
+        let outcome = if has_own {
+            // A partial message is pending: read into this connection's own buffer.
+            let mut own = std::mem::take(&mut *self.input.borrow_mut());
+            let outcome = self.read_and_dispatch(&mut own, receive_time);
+            if !own.is_empty() && !self.conn.disconnected() {
                 *self.input.borrow_mut() = own;
             }
-            SCRATCH.with(|s| *s.borrow_mut() = buf);
-        } else if !buf.is_empty() {
-            *self.input.borrow_mut() = buf;
-        }
-        if eof {
-            self.handle_peer_eof();
-        } else if let Some(e) = error {
-            tracing::debug!(conn = %self.conn.name, error = %e, "read failed");
-            self.handle_close();
+            outcome
+        } else {
+            // The common case: read into the thread's scratch buffer in place
+            // and keep only what the callback left unconsumed.
+            SCRATCH.with(|cell| match cell.try_borrow_mut() {
+                Ok(mut buf) => {
+                    if buf.writable_bytes() < READ_FD_EXTRA {
+                        buf.ensure_writable(READ_FD_EXTRA);
+                    }
+                    let outcome = self.read_and_dispatch(&mut buf, receive_time);
+                    if !buf.is_empty() {
+                        if !self.conn.disconnected() {
+                            let mut own = Buffer::with_capacity(buf.readable_bytes());
+                            own.append(buf.peek());
+                            *self.input.borrow_mut() = own;
+                        }
+                        buf.retrieve_all();
+                    }
+                    outcome
+                }
+                // Only reachable if a callback re-enters reading on this
+                // thread; use a private buffer then.
+                Err(_) => {
+                    let mut own = Buffer::new();
+                    let outcome = self.read_and_dispatch(&mut own, receive_time);
+                    if !own.is_empty() && !self.conn.disconnected() {
+                        *self.input.borrow_mut() = own;
+                    }
+                    outcome
+                }
+            })
+        };
+        match outcome {
+            ReadOutcome::Open => {}
+            ReadOutcome::Eof => self.handle_peer_eof(),
+            ReadOutcome::Failed(e) => {
+                tracing::debug!(conn = %self.conn.name, error = %e, "read failed");
+                self.handle_close();
+            }
         }
     }
 
