@@ -70,7 +70,8 @@ impl Acceptor {
         drop(channel);
     }
 
-    fn out_of_fds(&self, e: &io::Error) {
+    /// The idle-fd trick; returns whether a pending connection was refused.
+    fn out_of_fds(&self, e: &io::Error) -> bool {
         let now = Instant::now();
         let quiet = self
             .last_warning
@@ -81,10 +82,18 @@ impl Acceptor {
             tracing::warn!(error = %e, "out of file descriptors: refusing connections (idle-fd trick)");
         }
         self.idle.borrow_mut().take();
-        if let Ok((fd, _)) = socket::accept(&self.listener) {
-            drop(fd);
-        }
+        // `accept` reserves the fd before it looks at the queue, so EMFILE
+        // comes back even when nothing is pending: only this accept says
+        // whether there was a connection to refuse.
+        let refused = match socket::accept(&self.listener) {
+            Ok((fd, _)) => {
+                drop(fd);
+                true
+            }
+            Err(e) => e.kind() != io::ErrorKind::WouldBlock,
+        };
         *self.idle.borrow_mut() = open_idle();
+        refused
     }
 }
 
@@ -100,7 +109,9 @@ impl ChannelHandler for Acceptor {
                 Err(e) => match e.raw_os_error() {
                     _ if e.kind() == io::ErrorKind::WouldBlock => break,
                     Some(libc::EMFILE) | Some(libc::ENFILE) => {
-                        self.out_of_fds(&e);
+                        if !self.out_of_fds(&e) {
+                            break; // nothing was pending: do not spin on EMFILE
+                        }
                         if self.idle.borrow().is_none() {
                             break; // could not even free a slot: try again on the next event
                         }

@@ -31,8 +31,15 @@ enum Item {
 #[derive(Default)]
 pub(crate) struct OutputQueue {
     head: Buffer,
-    rest: VecDeque<Item>,
-    rest_bytes: u64,
+    /// Boxed: most connections never queue a file, and an idle connection
+    /// should cost as little memory as possible.
+    rest: Option<Box<Rest>>,
+}
+
+#[derive(Default)]
+struct Rest {
+    items: VecDeque<Item>,
+    bytes: u64,
 }
 
 /// How a write attempt ended.
@@ -46,12 +53,12 @@ pub(crate) enum Flushed {
 impl OutputQueue {
     /// True when nothing is queued.
     pub(crate) fn is_empty(&self) -> bool {
-        self.head.is_empty() && self.rest.is_empty()
+        self.head.is_empty() && self.rest.as_ref().is_none_or(|r| r.items.is_empty())
     }
 
     /// Bytes queued, file ranges included.
     pub(crate) fn len(&self) -> u64 {
-        self.head.readable_bytes() as u64 + self.rest_bytes
+        self.head.readable_bytes() as u64 + self.rest.as_ref().map_or(0, |r| r.bytes)
     }
 
     /// Releases memory once drained (large buffers are not kept around).
@@ -67,17 +74,17 @@ impl OutputQueue {
     }
 
     pub(crate) fn push_bytes(&mut self, data: &[u8]) {
-        if self.rest.is_empty() {
+        let Some(rest) = self.rest.as_mut().filter(|r| !r.items.is_empty()) else {
             self.head.append(data);
             return;
-        }
-        self.rest_bytes += data.len() as u64;
-        if let Some(Item::Bytes(b)) = self.rest.back_mut() {
+        };
+        rest.bytes += data.len() as u64;
+        if let Some(Item::Bytes(b)) = rest.items.back_mut() {
             b.append(data);
         } else {
             let mut b = Buffer::with_capacity(data.len());
             b.append(data);
-            self.rest.push_back(Item::Bytes(b));
+            rest.items.push_back(Item::Bytes(b));
         }
     }
 
@@ -85,8 +92,9 @@ impl OutputQueue {
         if range.remaining == 0 {
             return;
         }
-        self.rest_bytes += range.remaining;
-        self.rest.push_back(Item::File(range));
+        let rest = self.rest.get_or_insert_with(Box::default);
+        rest.bytes += range.remaining;
+        rest.items.push_back(Item::File(range));
     }
 
     /// Writes until everything is out or the socket is full.
@@ -101,19 +109,25 @@ impl OutputQueue {
                 }
                 continue;
             }
-            match self.rest.front_mut() {
-                None => return Ok(Flushed::All),
+            let Some(rest) = self.rest.as_mut() else {
+                return Ok(Flushed::All);
+            };
+            match rest.items.front_mut() {
+                None => {
+                    self.rest = None; // drained: give the memory back
+                    return Ok(Flushed::All);
+                }
                 Some(Item::Bytes(_)) => {
-                    if let Some(Item::Bytes(b)) = self.rest.pop_front() {
-                        self.rest_bytes -= b.readable_bytes() as u64;
+                    if let Some(Item::Bytes(b)) = rest.items.pop_front() {
+                        rest.bytes -= b.readable_bytes() as u64;
                         self.head = b;
                     }
                 }
                 Some(Item::File(range)) => {
                     let (n, want) = send_range(fd, range)?;
-                    self.rest_bytes -= n;
+                    rest.bytes -= n;
                     if range.remaining == 0 {
-                        self.rest.pop_front();
+                        rest.items.pop_front();
                     }
                     if n < want {
                         return Ok(Flushed::Partly);

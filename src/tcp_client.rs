@@ -202,11 +202,10 @@ impl ClientInner {
     }
 
     fn new_connection(self: &Arc<Self>, fd: OwnedFd) {
-        let local = socket::local_addr(&fd).unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
         let peer = socket::peer_addr(&fd).unwrap_or(self.server);
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let name = format!("{}:{}#{}", self.name, peer, id);
-        let conn = TcpConnection::new(self.lp.clone(), name, id, fd, local, peer);
+        let prefix: Arc<str> = format!("{}:{}", self.name, peer).into();
+        let conn = TcpConnection::new(self.lp.clone(), prefix, id, fd, peer);
         let weak: Weak<ClientInner> = Arc::downgrade(self);
         let mut callbacks = lock(&self.callbacks).clone();
         callbacks.close = Some(Arc::new(move |conn: &TcpConnectionPtr| {

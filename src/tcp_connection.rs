@@ -21,6 +21,12 @@ use std::time::{Duration, Instant};
 
 /// Output buffers larger than this are released once drained.
 const KEEP_OUTPUT_CAPACITY: usize = 64 * 1024;
+/// With edge triggering, bytes read per readiness event before the message
+/// callback runs; the rest is read from the loop's local queue, after the
+/// callbacks this batch queued (e.g. a high-water-mark callback that calls
+/// `stop_read`), so a fast peer can neither grow the input without bound
+/// nor starve the loop's other channels.
+const EDGE_READ_BUDGET: usize = 1024 * 1024;
 
 thread_local! {
     /// Per-thread input buffer lent to connections that hold no partial
@@ -34,6 +40,8 @@ thread_local! {
 /// How a read attempt ended.
 enum ReadOutcome {
     Open,
+    /// Edge-triggered: the read budget ran out with data possibly left.
+    More,
     Eof,
     Failed(io::Error),
 }
@@ -86,10 +94,12 @@ impl ConnectionState {
 /// ```
 pub struct TcpConnection {
     lp: LoopHandle,
-    name: String,
+    /// Shared by all connections of one server or client; the full name is
+    /// built on first use, so an idle connection carries no name string.
+    name_prefix: Arc<str>,
+    name: std::sync::OnceLock<Box<str>>,
     id: u64,
     fd: OwnedFd,
-    local: SocketAddr,
     peer: SocketAddr,
     state: AtomicU8,
     token: AtomicU64,
@@ -100,18 +110,17 @@ pub struct TcpConnection {
 impl TcpConnection {
     pub(crate) fn new(
         lp: LoopHandle,
-        name: String,
+        name_prefix: Arc<str>,
         id: u64,
         fd: OwnedFd,
-        local: SocketAddr,
         peer: SocketAddr,
     ) -> TcpConnectionPtr {
         Arc::new(TcpConnection {
             lp,
-            name,
+            name_prefix,
+            name: std::sync::OnceLock::new(),
             id,
             fd,
-            local,
             peer,
             state: AtomicU8::new(ConnectionState::Connecting as u8),
             token: AtomicU64::new(0),
@@ -120,9 +129,11 @@ impl TcpConnection {
         })
     }
 
-    /// The connection's name: `server-ip:port#N` for accepted connections.
+    /// The connection's name: `server-ip:port#N` for accepted connections
+    /// (built on first use).
     pub fn name(&self) -> &str {
-        &self.name
+        self.name
+            .get_or_init(|| format!("{}#{}", self.name_prefix, self.id).into_boxed_str())
     }
     /// The connection's number within its server or client (the `N` of the name).
     pub fn id(&self) -> u64 {
@@ -132,9 +143,10 @@ impl TcpConnection {
     pub fn loop_handle(&self) -> &LoopHandle {
         &self.lp
     }
-    /// Our address.
+    /// Our address (read from the socket with `getsockname` when asked, so
+    /// connections do not carry it; `0.0.0.0:0` if the socket cannot tell).
     pub fn local_addr(&self) -> SocketAddr {
-        self.local
+        socket::local_addr(&self.fd).unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)))
     }
     /// The peer's address.
     pub fn peer_addr(&self) -> SocketAddr {
@@ -193,7 +205,7 @@ impl TcpConnection {
     /// is not connected are dropped (logged at debug level).
     pub fn send(self: &Arc<Self>, data: &[u8]) {
         if !self.connected() {
-            tracing::debug!(conn = %self.name, len = data.len(), "send on a connection that is not connected; dropped");
+            tracing::debug!(conn = %self.name(), len = data.len(), "send on a connection that is not connected; dropped");
             return;
         }
         if let Some(core) = self.core() {
@@ -398,7 +410,7 @@ impl TcpConnection {
         let channel = match lp.register(&conn.fd, core.clone()) {
             Ok(c) => c,
             Err(e) => {
-                tracing::warn!(conn = %conn.name, error = %e, "cannot register connection");
+                tracing::warn!(conn = %conn.name(), error = %e, "cannot register connection");
                 conn.set_state(ConnectionState::Disconnected);
                 core.notify_closed();
                 return;
@@ -408,7 +420,7 @@ impl TcpConnection {
         let registered = channel.enable_reading();
         *core.channel.borrow_mut() = Some(channel);
         if let Err(e) = registered {
-            tracing::warn!(conn = %conn.name, error = %e, "cannot watch connection");
+            tracing::warn!(conn = %conn.name(), error = %e, "cannot watch connection");
             conn.set_state(ConnectionState::Disconnected);
             core.notify_closed();
             core.channel.borrow_mut().take();
@@ -432,8 +444,8 @@ impl TcpConnection {
 impl fmt::Debug for TcpConnection {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TcpConnection")
-            .field("name", &self.name)
-            .field("local", &self.local)
+            .field("name", &self.name())
+            .field("local", &self.local_addr())
             .field("peer", &self.peer)
             .field("state", &self.state())
             .finish()
@@ -442,7 +454,7 @@ impl fmt::Debug for TcpConnection {
 
 impl Drop for TcpConnection {
     fn drop(&mut self) {
-        tracing::trace!(conn = %self.name, "connection dropped, socket closed");
+        tracing::trace!(conn = %self.name(), "connection dropped, socket closed");
     }
 }
 
@@ -471,7 +483,7 @@ impl ConnCore {
     fn with_channel(&self, f: impl FnOnce(&Channel) -> io::Result<()>) {
         if let Some(ch) = self.channel.borrow().as_ref() {
             if let Err(e) = f(ch) {
-                tracing::debug!(conn = %self.conn.name, error = %e, "channel update failed");
+                tracing::debug!(conn = %self.conn.name(), error = %e, "channel update failed");
             }
         }
     }
@@ -479,7 +491,7 @@ impl ConnCore {
     fn send_in_loop(&self, data: &[u8]) {
         let conn = &self.conn;
         if conn.state() == ConnectionState::Disconnected {
-            tracing::debug!(conn = %conn.name, "disconnected, give up writing");
+            tracing::debug!(conn = %conn.name(), "disconnected, give up writing");
             return;
         }
         let mut written = 0;
@@ -496,7 +508,7 @@ impl ConnCore {
                     if e.kind() == io::ErrorKind::WouldBlock
                         || e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => {
-                    tracing::debug!(conn = %conn.name, error = %e, "write failed");
+                    tracing::debug!(conn = %conn.name(), error = %e, "write failed");
                     self.close_later();
                     return;
                 }
@@ -543,7 +555,7 @@ impl ConnCore {
                     Ok(_) => break,
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                     Err(e) => {
-                        tracing::warn!(conn = %conn.name, error = %e, "sendfile failed; closing");
+                        tracing::warn!(conn = %conn.name(), error = %e, "sendfile failed; closing");
                         self.close_later();
                         return;
                     }
@@ -580,7 +592,7 @@ impl ConnCore {
     fn shutdown_in_loop(&self) {
         if !self.is_writing() {
             if let Err(e) = socket::shutdown_write(&self.conn.fd) {
-                tracing::debug!(conn = %self.conn.name, error = %e, "shutdown failed");
+                tracing::debug!(conn = %self.conn.name(), error = %e, "shutdown failed");
             }
         }
     }
@@ -652,7 +664,7 @@ impl ConnCore {
 
     /// Reads what is there and hands it to the message callback.
     fn read_and_dispatch(&self, buf: &mut Buffer, receive_time: Instant) -> ReadOutcome {
-        let (got, eof, error) = self.read_into(buf);
+        let (got, outcome) = self.read_into(buf);
         if got > 0 {
             match &self.callbacks.message {
                 Some(cb) => {
@@ -663,28 +675,50 @@ impl ConnCore {
                 None => buf.retrieve_all(),
             }
         }
-        match (eof, error) {
-            (true, _) => ReadOutcome::Eof,
-            (false, Some(e)) => ReadOutcome::Failed(e),
-            (false, None) => ReadOutcome::Open,
-        }
+        outcome
     }
 
-    fn read_into(&self, buf: &mut Buffer) -> (usize, bool, Option<io::Error>) {
+    /// Reads once (level-triggered) or until `EAGAIN`, EOF or the read
+    /// budget (edge-triggered). Returns (bytes read, how it ended).
+    fn read_into(&self, buf: &mut Buffer) -> (usize, ReadOutcome) {
         let mut got = 0;
         loop {
             match buf.read_fd(&self.conn.fd) {
-                Ok(0) => return (got, true, None),
+                Ok(0) => return (got, ReadOutcome::Eof),
                 Ok(n) => {
                     got += n;
                     if !self.edge {
-                        return (got, false, None);
+                        return (got, ReadOutcome::Open);
+                    }
+                    if got >= EDGE_READ_BUDGET {
+                        return (got, ReadOutcome::More);
                     }
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return (got, false, None),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return (got, ReadOutcome::Open),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return (got, false, Some(e)),
+                Err(e) => return (got, ReadOutcome::Failed(e)),
             }
+        }
+    }
+
+    /// Edge-triggered only: no new event will come for data already
+    /// buffered in the kernel, so continue reading from the local queue,
+    /// if the connection still wants to read by then.
+    fn continue_reading_later(&self) {
+        if let Some(lp) = EventLoop::current() {
+            let conn = self.conn.clone();
+            lp.queue_local(move || {
+                if let Some(core) = conn.core() {
+                    if core
+                        .channel
+                        .borrow()
+                        .as_ref()
+                        .is_some_and(|c| c.is_reading())
+                    {
+                        core.handle_read(Instant::now());
+                    }
+                }
+            });
         }
     }
 }
@@ -733,9 +767,10 @@ impl ChannelHandler for ConnCore {
         };
         match outcome {
             ReadOutcome::Open => {}
+            ReadOutcome::More => self.continue_reading_later(),
             ReadOutcome::Eof => self.handle_peer_eof(),
             ReadOutcome::Failed(e) => {
-                tracing::debug!(conn = %self.conn.name, error = %e, "read failed");
+                tracing::debug!(conn = %self.conn.name(), error = %e, "read failed");
                 self.handle_close();
             }
         }
@@ -763,9 +798,9 @@ impl ChannelHandler for ConnCore {
             }
             Err(e) => {
                 if e.kind() == io::ErrorKind::UnexpectedEof {
-                    tracing::warn!(conn = %self.conn.name, error = %e, "file transfer failed; closing");
+                    tracing::warn!(conn = %self.conn.name(), error = %e, "file transfer failed; closing");
                 } else {
-                    tracing::debug!(conn = %self.conn.name, error = %e, "write failed");
+                    tracing::debug!(conn = %self.conn.name(), error = %e, "write failed");
                 }
                 self.handle_close();
             }
@@ -778,7 +813,7 @@ impl ChannelHandler for ConnCore {
 
     fn handle_error(&self) {
         let err = socket::take_error(&self.conn.fd);
-        tracing::debug!(conn = %self.conn.name, error = ?err, "socket error");
+        tracing::debug!(conn = %self.conn.name(), error = ?err, "socket error");
         ConnCore::handle_close(self);
     }
 }

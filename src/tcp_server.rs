@@ -33,13 +33,15 @@ pub struct TcpServerOptions {
 
 struct ServerInner {
     name: String,
-    ip_port: String,
+    /// `name-ip:port`, the common part of connection names.
+    conn_prefix: Arc<str>,
     base: LoopHandle,
     listen_addr: SocketAddr,
     listener: Mutex<Option<OwnedFd>>,
     started: AtomicBool,
     stopped: AtomicBool,
-    loops: OnceLock<Vec<LoopHandle>>,
+    /// The I/O loops; emptied by `stop` so no handle (and its eventfd) outlives them.
+    loops: Mutex<Vec<LoopHandle>>,
     next_loop: AtomicUsize,
     pool: Mutex<Option<EventLoopThreadPool>>,
     connections: Mutex<HashMap<u64, TcpConnectionPtr>>,
@@ -106,13 +108,13 @@ impl TcpServer {
         Ok(TcpServer {
             inner: Arc::new(ServerInner {
                 name: name.to_string(),
-                ip_port: listen_addr.to_string(),
+                conn_prefix: format!("{name}-{listen_addr}").into(),
                 base: lp.clone(),
                 listen_addr,
                 listener: Mutex::new(Some(listener)),
                 started: AtomicBool::new(false),
                 stopped: AtomicBool::new(false),
-                loops: OnceLock::new(),
+                loops: Mutex::new(Vec::new()),
                 next_loop: AtomicUsize::new(0),
                 pool: Mutex::new(None),
                 connections: Mutex::new(HashMap::new()),
@@ -154,7 +156,7 @@ impl TcpServer {
     }
     /// The I/O loops (the base loop alone with zero threads); empty before `start`.
     pub fn io_loops(&self) -> Vec<LoopHandle> {
-        self.inner.loops.get().cloned().unwrap_or_default()
+        lock(&self.inner.loops).clone()
     }
 
     fn warn_if_started(&self, what: &str) {
@@ -232,7 +234,7 @@ impl TcpServer {
             pool.set_poller(kind);
         }
         pool.start(self.init.clone())?;
-        let _ = inner.loops.set(pool.all_loops());
+        *lock(&inner.loops) = pool.all_loops();
         *lock(&inner.pool) = Some(pool);
 
         let weak = Arc::downgrade(inner);
@@ -279,10 +281,7 @@ impl TcpServer {
             return;
         }
         inner.close_acceptor();
-        let on_io_thread = inner
-            .loops
-            .get()
-            .is_some_and(|ls| ls.iter().any(|l| l.is_in_loop_thread()));
+        let on_io_thread = lock(&inner.loops).iter().any(|l| l.is_in_loop_thread());
         let conns: Vec<TcpConnectionPtr> = lock(&inner.connections).values().cloned().collect();
         if on_io_thread {
             for c in &conns {
@@ -301,6 +300,7 @@ impl TcpServer {
             }
         }
         drop(conns);
+        lock(&inner.loops).clear();
         let pool = lock(&inner.pool).take();
         if let Some(mut pool) = pool {
             pool.stop();
@@ -317,17 +317,18 @@ impl ServerInner {
         if self.stopped.load(Ordering::Acquire) {
             return;
         }
-        let Some(loops) = self.loops.get() else {
-            return;
-        };
         let Some(callbacks) = self.callbacks.get() else {
             return;
         };
-        let lp = &loops[self.next_loop.fetch_add(1, Ordering::Relaxed) % loops.len()];
+        let lp = {
+            let loops = lock(&self.loops);
+            if loops.is_empty() {
+                return;
+            }
+            loops[self.next_loop.fetch_add(1, Ordering::Relaxed) % loops.len()].clone()
+        };
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let local = socket::local_addr(&fd).unwrap_or(self.listen_addr);
-        let name = format!("{}-{}#{}", self.name, self.ip_port, id);
-        let conn = TcpConnection::new(lp.clone(), name, id, fd, local, peer);
+        let conn = TcpConnection::new(lp.clone(), self.conn_prefix.clone(), id, fd, peer);
         lock(&self.connections).insert(id, conn.clone());
         let callbacks = callbacks.clone();
         lp.run_in_loop(move || TcpConnection::establish(conn, callbacks));

@@ -51,7 +51,13 @@ struct HttpConn {
     next_seq: u64,
     next_to_send: u64,
     ready: BTreeMap<u64, (Vec<u8>, Option<FileBody>, bool)>,
+    /// Worker mode: input read before reading was paused (too many
+    /// requests in flight), parsed again when responses drain.
+    backlog: Buffer,
+    /// No more requests are parsed (an error, or a response that closes).
     closing: bool,
+    /// Worker mode: a closing response went out; later ones are dropped.
+    output_closed: bool,
 }
 
 impl HttpConn {
@@ -198,7 +204,9 @@ impl HttpServer {
                     next_seq: 0,
                     next_to_send: 0,
                     ready: BTreeMap::new(),
+                    backlog: Buffer::new(),
                     closing: false,
+                    output_closed: false,
                 });
                 arm_deadline(conn, &c, c.idle_timeout.min(c.header_timeout));
             } else {
@@ -267,69 +275,137 @@ fn on_message(conn: &TcpConnectionPtr, buf: &mut Buffer, when: Instant, cfg: &Ar
     OUT.with(|out| {
         let mut out = out.borrow_mut();
         out.clear();
-        let mut close = false;
         let handled = conn.with_context(|st: &mut HttpConn| {
             st.last_active = when;
             if st.closing {
                 buf.retrieve_all();
-                return;
+                return Step::Wait;
             }
-            loop {
-                let parsed = match st.ctx.parse(buf.peek()) {
-                    Ok(p) => p,
-                    Err(e) => {
-                        answer_error(&e, &mut out);
-                        buf.retrieve_all();
-                        close = true;
-                        break;
-                    }
-                };
-                buf.retrieve(parsed.consumed);
-                if parsed.expect_continue {
-                    out.extend_from_slice(CONTINUE_RESPONSE);
+            if st.backlog.is_empty() {
+                let step = process(conn, st, buf, when, cfg, &mut out);
+                if step == Step::Paused {
+                    // Keep the unparsed rest for `deliver` to resume from:
+                    // no read event will come for bytes already read.
+                    st.backlog.append(buf.peek());
+                    buf.retrieve_all();
                 }
-                let Some(req) = parsed.request else { break };
-                st.request_started = None;
-                if let Some(pool) = &cfg.workers {
-                    dispatch_to_worker(conn, st, req, pool, cfg);
-                    if st.in_flight() >= MAX_IN_FLIGHT {
-                        conn.stop_read();
-                        break;
-                    }
-                    continue;
-                }
-                let mut resp = HttpResponse::ok();
-                (cfg.handler)(&req, &mut resp);
-                resp.prepare_for(&req);
-                DATE.with(|d| {
-                    resp.write_to(&mut out, d.borrow_mut().now_cached(), &cfg.server_name)
-                });
-                let file = resp.take_file_body();
-                if file.is_some() {
-                    flush(conn, &mut out, file.filter(|_| !resp.is_head()));
-                }
-                if resp.close_connection() {
-                    close = true;
-                    break;
-                }
-            }
-            if close {
-                st.closing = true;
-            } else if (!buf.is_empty() || st.ctx.in_body()) && st.request_started.is_none() {
-                st.request_started = Some(when);
+                step
+            } else {
+                // Earlier bytes are still waiting: new ones go after them.
+                st.backlog.append(buf.peek());
+                buf.retrieve_all();
+                let mut backlog = std::mem::take(&mut st.backlog);
+                let step = process(conn, st, &mut backlog, when, cfg, &mut out);
+                st.backlog = backlog;
+                step
             }
         });
-        if handled.is_none() {
+        let Some(step) = handled else {
             buf.retrieve_all(); // not an HTTP connection of ours any more
             return;
-        }
+        };
         flush(conn, &mut out, None);
-        if close {
-            conn.shutdown();
-            // A client that never closes its side is dropped after a grace period.
-            conn.force_close_with_delay(Duration::from_secs(5));
+        if step == Step::Close {
+            close_after_response(conn);
         }
     });
+}
+
+/// How [`process`] stopped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Step {
+    /// Needs more input.
+    Wait,
+    /// Worker mode: too many requests in flight; reading is stopped and the
+    /// rest of the input is left unparsed.
+    Paused,
+    /// The connection must close once the output is written.
+    Close,
+}
+
+/// Parses and answers (or dispatches) the requests in `input`, appending
+/// loop-side output to `out`.
+fn process(
+    conn: &TcpConnectionPtr,
+    st: &mut HttpConn,
+    input: &mut Buffer,
+    when: Instant,
+    cfg: &Arc<Config>,
+    out: &mut Vec<u8>,
+) -> Step {
+    let mut step = Step::Wait;
+    loop {
+        let parsed = match st.ctx.parse(input.peek()) {
+            Ok(p) => p,
+            Err(e) => {
+                let mut resp = Vec::new();
+                answer_error(&e, &mut resp);
+                input.retrieve_all();
+                st.closing = true;
+                if emit(st, out, &resp, true) {
+                    step = Step::Close;
+                } // else queued behind the worker responses; `deliver` closes
+                break;
+            }
+        };
+        input.retrieve(parsed.consumed);
+        if parsed.expect_continue {
+            emit(st, out, CONTINUE_RESPONSE, false);
+        }
+        let Some(req) = parsed.request else { break };
+        st.request_started = None;
+        if let Some(pool) = &cfg.workers {
+            dispatch_to_worker(conn, st, req, pool, cfg);
+            if st.in_flight() >= MAX_IN_FLIGHT {
+                conn.stop_read();
+                step = Step::Paused;
+                break;
+            }
+            continue;
+        }
+        let mut resp = HttpResponse::ok();
+        (cfg.handler)(&req, &mut resp);
+        resp.prepare_for(&req);
+        DATE.with(|d| resp.write_to(out, d.borrow_mut().now_cached(), &cfg.server_name));
+        let file = resp.take_file_body();
+        if file.is_some() {
+            flush(conn, out, file.filter(|_| !resp.is_head()));
+        }
+        if resp.close_connection() {
+            step = Step::Close;
+            break;
+        }
+    }
+    if step == Step::Close {
+        st.closing = true;
+    } else if st.closing {
+        // An error response is queued behind worker responses.
+    } else if (!input.is_empty() || st.ctx.in_body()) && st.request_started.is_none() {
+        st.request_started = Some(when);
+    }
+    step
+}
+
+/// Output produced on the loop (`100 Continue`, error responses). With no
+/// request at the workers it goes to `out` now (returns true); otherwise it
+/// takes the next sequence number, so it is written after the responses to
+/// the earlier requests, in order (returns false).
+fn emit(st: &mut HttpConn, out: &mut Vec<u8>, bytes: &[u8], close: bool) -> bool {
+    if st.in_flight() == 0 {
+        out.extend_from_slice(bytes);
+        return true;
+    }
+    let seq = st.next_seq;
+    st.next_seq += 1;
+    st.ready.insert(seq, (bytes.to_vec(), None, close));
+    false
+}
+
+/// Half-closes after the queued output; a client that never closes its
+/// side is dropped after a grace period.
+fn close_after_response(conn: &TcpConnectionPtr) {
+    conn.shutdown();
+    conn.force_close_with_delay(Duration::from_secs(5));
 }
 
 fn answer_error(e: &HttpError, out: &mut Vec<u8>) {
@@ -364,7 +440,7 @@ fn dispatch_to_worker(
         let conn3 = conn2.clone();
         conn2
             .loop_handle()
-            .run_in_loop(move || deliver(&conn3, seq, bytes, file, close));
+            .run_in_loop(move || deliver(&conn3, seq, bytes, file, close, &cfg2));
     };
     if pool.execute(job).is_err() {
         tracing::warn!(
@@ -375,16 +451,24 @@ fn dispatch_to_worker(
     }
 }
 
-/// Worker mode: writes completed responses in request order.
-fn deliver(conn: &TcpConnectionPtr, seq: u64, bytes: Vec<u8>, file: Option<FileBody>, close: bool) {
-    let mut resume = false;
-    let mut shut = false;
-    conn.with_context(|st: &mut HttpConn| {
+/// Worker mode: writes completed responses in request order, and resumes
+/// parsing (and reading) once few enough requests are in flight.
+fn deliver(
+    conn: &TcpConnectionPtr,
+    seq: u64,
+    bytes: Vec<u8>,
+    file: Option<FileBody>,
+    close: bool,
+    cfg: &Arc<Config>,
+) {
+    let mut out = Vec::new();
+    let verdict = conn.with_context(|st: &mut HttpConn| {
         st.ready.insert(seq, (bytes, file, close));
+        let mut shut = false;
         while let Some((bytes, file, close)) = st.ready.remove(&st.next_to_send) {
             st.next_to_send += 1;
-            if st.closing {
-                continue;
+            if st.output_closed {
+                continue; // answers to requests after a closing response
             }
             conn.send(&bytes);
             if let Some(f) = file {
@@ -392,16 +476,33 @@ fn deliver(conn: &TcpConnectionPtr, seq: u64, bytes: Vec<u8>, file: Option<FileB
             }
             if close {
                 st.closing = true;
+                st.output_closed = true;
                 shut = true;
             }
         }
-        resume = !st.closing && st.in_flight() < MAX_IN_FLIGHT;
+        if shut {
+            return Step::Close;
+        }
+        if st.closing || st.in_flight() >= MAX_IN_FLIGHT {
+            return Step::Paused;
+        }
+        if st.backlog.is_empty() {
+            return Step::Wait;
+        }
+        // Requests read before reading was paused: nothing will announce
+        // them again, so parse them now.
+        let mut backlog = std::mem::take(&mut st.backlog);
+        let step = process(conn, st, &mut backlog, Instant::now(), cfg, &mut out);
+        st.backlog = backlog;
+        step
     });
-    if shut {
-        conn.shutdown();
-        conn.force_close_with_delay(Duration::from_secs(5));
-    } else if resume && !conn.is_reading() {
-        conn.start_read();
+    if !out.is_empty() {
+        conn.send(&out);
+    }
+    match verdict {
+        Some(Step::Close) => close_after_response(conn),
+        Some(Step::Wait) if !conn.is_reading() => conn.start_read(),
+        _ => {}
     }
 }
 
