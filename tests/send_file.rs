@@ -171,6 +171,22 @@ fn open_fds() -> usize {
     std::fs::read_dir("/proc/self/fd").unwrap().count()
 }
 
+fn fd_list() -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir("/proc/self/fd")
+        .unwrap()
+        .flatten()
+        .map(|e| {
+            format!(
+                "{:?}->{:?}",
+                e.file_name(),
+                std::fs::read_link(e.path()).ok()
+            )
+        })
+        .collect();
+    v.sort();
+    v
+}
+
 #[test]
 fn client_disconnecting_mid_file_ends_the_transfer_and_frees_the_file() {
     let _serial = serial();
@@ -190,7 +206,13 @@ fn client_disconnecting_mid_file_ends_the_transfer_and_frees_the_file() {
             }
         });
         server.start().unwrap();
+        // start() registers the acceptor (and its spare fd) on the base
+        // loop asynchronously: wait for that before counting.
+        let (stx, srx) = mpsc::channel();
+        lp.handle().run_in_loop(move || stx.send(()).unwrap());
+        srx.recv().unwrap();
         let before = open_fds();
+        let before_list = fd_list();
         let mut client = TcpStream::connect(server.local_addr()).unwrap();
         let mut buf = vec![0u8; 1 << 20];
         client.read_exact(&mut buf).unwrap();
@@ -209,7 +231,9 @@ fn client_disconnecting_mid_file_ends_the_transfer_and_frees_the_file() {
         }
         assert!(
             after <= before,
-            "file or socket not closed: {before} -> {after}"
+            "file or socket not closed: {before} -> {after}: {:?} vs {:?}",
+            before_list,
+            fd_list()
         );
         assert_eq!(server.connection_count(), 0);
         std::fs::remove_file(path).unwrap();

@@ -1,0 +1,200 @@
+//! Runs the real `examples/echo` binary and checks its HTTP framing: one
+//! response per `GET / HTTP/1.x` request however the request is split or
+//! pipelined, keep-alive, and plain echo for everything else.
+//!
+//! The example must have been built for the same profile (`cargo test`
+//! without `--test` builds examples; otherwise run `cargo build --examples`
+//! first). The binary is looked up next to this test binary:
+//! `target/<profile>/deps/<test>` -> `target/<profile>/examples/echo`.
+
+mod common;
+mod support;
+
+use common::with_timeout;
+use std::io::{BufRead, BufReader, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+use support::{assert_silent, connect, read_n};
+
+const LIMIT: Duration = Duration::from_secs(60);
+const RESPONSE: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 13\r\n\r\nHello, World!";
+const GET: &[u8] = b"GET / HTTP/1.1\r\nHost: localhost\r\nUser-Agent: muduo-test\r\n\r\n";
+/// How long to wait for bytes that must not come.
+const QUIET: Duration = Duration::from_millis(200);
+
+/// The running example; killed (and reaped) on drop, also when a test panics.
+struct EchoExample {
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl Drop for EchoExample {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn example_path() -> PathBuf {
+    let exe = std::env::current_exe().expect("current_exe");
+    // target/<profile>/deps/<test binary>
+    let profile_dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("test binary is not in target/<profile>/deps");
+    let path = profile_dir.join("examples").join("echo");
+    assert!(
+        path.is_file(),
+        "the echo example is not built at {}: run `cargo build --examples` \
+         (same profile as the tests) before `cargo test --test echo_example_http`",
+        path.display()
+    );
+    path
+}
+
+fn strip_ansi(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        if c == '\x1b' {
+            // CSI: ESC [ ... final byte in @..~
+            for d in chars.by_ref() {
+                if ('@'..='~').contains(&d) && d != '[' {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Starts `examples/echo --addr 127.0.0.1:0` and reads the listening
+/// address from its `EchoServer listening addr=...` log line.
+fn start_example(threads: usize) -> EchoExample {
+    let mut child = Command::new(example_path())
+        .args(["--addr", "127.0.0.1:0", "--threads", &threads.to_string()])
+        .env("RUST_LOG", "info")
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn the echo example");
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = mpsc::channel::<String>();
+    // Keeps draining stderr for the child's whole life, so its logging never blocks.
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            let _ = tx.send(strip_ansi(&line));
+        }
+    });
+    let mut example = EchoExample {
+        child,
+        addr: "0.0.0.0:0".parse().unwrap(),
+    };
+    loop {
+        let line = match rx.recv_timeout(Duration::from_secs(20)) {
+            Ok(l) => l,
+            Err(_) => panic!("the echo example did not log its listening address"),
+        };
+        if let Some(rest) = line
+            .split_once("EchoServer listening")
+            .map(|(_, rest)| rest)
+        {
+            let addr = rest
+                .split_whitespace()
+                .find_map(|kv| kv.strip_prefix("addr="))
+                .unwrap_or_else(|| panic!("no addr= in log line {line:?}"));
+            example.addr = addr.parse().expect("listening address");
+            return example;
+        }
+    }
+}
+
+fn assert_one_response(c: &mut TcpStream) {
+    let got = read_n(c, RESPONSE.len());
+    assert_eq!(
+        String::from_utf8_lossy(&got),
+        String::from_utf8_lossy(RESPONSE)
+    );
+}
+
+#[test]
+fn one_get_gets_exactly_one_response() {
+    with_timeout(LIMIT, || {
+        let ex = start_example(2);
+        let mut c = connect(ex.addr);
+        c.write_all(GET).unwrap();
+        assert_one_response(&mut c);
+        assert_silent(&mut c, QUIET);
+        // HTTP/1.0 requests get the same answer.
+        c.write_all(b"GET / HTTP/1.0\r\n\r\n").unwrap();
+        assert_one_response(&mut c);
+        assert_silent(&mut c, QUIET);
+    });
+}
+
+#[test]
+fn sixteen_pipelined_gets_get_sixteen_responses_and_keep_alive() {
+    with_timeout(LIMIT, || {
+        let ex = start_example(0);
+        let mut c = connect(ex.addr);
+        c.write_all(&GET.repeat(16)).unwrap();
+        let got = read_n(&mut c, RESPONSE.len() * 16);
+        assert!(
+            got == RESPONSE.repeat(16),
+            "16 pipelined requests must get exactly 16 responses, got {:?}",
+            String::from_utf8_lossy(&got)
+        );
+        assert_silent(&mut c, QUIET);
+        // The connection is still open: another request on it is answered.
+        c.write_all(GET).unwrap();
+        assert_one_response(&mut c);
+        assert_silent(&mut c, QUIET);
+    });
+}
+
+#[test]
+fn get_split_byte_by_byte_gets_one_response() {
+    with_timeout(LIMIT, || {
+        let ex = start_example(1);
+        let mut c = connect(ex.addr); // TCP_NODELAY: every byte is its own segment
+        for b in GET {
+            c.write_all(std::slice::from_ref(b)).unwrap();
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        assert_one_response(&mut c);
+        assert_silent(&mut c, QUIET);
+    });
+}
+
+#[test]
+fn plain_bytes_are_echoed() {
+    with_timeout(LIMIT, || {
+        let ex = start_example(2);
+        let mut c = connect(ex.addr);
+        c.write_all(b"hello, echo\n").unwrap();
+        assert_eq!(read_n(&mut c, 12), b"hello, echo\n");
+        let big = support::pattern(7, 256 * 1024);
+        let mut w = c.try_clone().unwrap();
+        let data = big.clone();
+        let t = std::thread::spawn(move || w.write_all(&data).unwrap());
+        let got = read_n(&mut c, big.len());
+        t.join().unwrap();
+        assert!(
+            got == big,
+            "256 KiB of plain bytes must come back unchanged"
+        );
+        assert_silent(&mut c, QUIET);
+        // A request after plain data on a fresh connection is still answered.
+        let mut c2 = connect(ex.addr);
+        c2.write_all(GET).unwrap();
+        assert_one_response(&mut c2);
+    });
+}
