@@ -1,6 +1,7 @@
 //! Peer HTTP server on hyper 1.x (HTTP/1.1 only) over tokio, for comparison
-//! with our full `http_server`: `/` answers `Hello, World!` with `Date`
-//! (added by hyper), `Server` and `Content-Length`; anything else is 404.
+//! with our full `http_server`, with the same handler semantics: `/`
+//! answers 200 `Hello, World!` with `Date` (added by hyper), `Server`,
+//! `Content-Type: text/plain` and `Content-Length`; anything else is 404.
 //! Keep-alive on and `pipeline_flush` enabled, so pipelined responses are
 //! flushed together.
 //!
@@ -11,7 +12,7 @@ use std::convert::Infallible;
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::Incoming;
-use hyper::header::{HeaderValue, SERVER};
+use hyper::header::{HeaderValue, CONTENT_TYPE, SERVER};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode};
@@ -23,12 +24,13 @@ async fn hello(req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallib
     let mut resp = if req.uri().path() == "/" {
         Response::new(Full::new(Bytes::from_static(b"Hello, World!")))
     } else {
-        let mut r = Response::new(Full::new(Bytes::from_static(b"Not Found")));
+        let mut r = Response::new(Full::new(Bytes::from_static(b"Not Found\n")));
         *r.status_mut() = StatusCode::NOT_FOUND;
         r
     };
-    resp.headers_mut()
-        .insert(SERVER, HeaderValue::from_static("hyper"));
+    let headers = resp.headers_mut();
+    headers.insert(SERVER, HeaderValue::from_static("hyper"));
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/plain"));
     Ok(resp)
 }
 

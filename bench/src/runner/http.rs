@@ -9,7 +9,7 @@ use std::time::Duration;
 use super::env::{ensure_tool, Paths};
 use super::process::{free_port, loopback, run_client, Server, Usage};
 use super::stats::{fmt, fmt_ratio, median, ratio};
-use super::{Mode, Report, Stack};
+use super::{httpserver, Mode, Report, Stack};
 
 /// Threads for every HTTP server (ours and peers alike).
 pub const SERVER_THREADS: usize = 2;
@@ -36,7 +36,8 @@ pub enum Load {
 }
 
 impl Load {
-    fn name(self) -> &'static str {
+    /// Label in tables.
+    pub fn name(self) -> &'static str {
         match self {
             Load::KeepAlive => "keep-alive",
             Load::Pipelined => "pipelined x16",
@@ -46,16 +47,26 @@ impl Load {
 
 /// The wrk arguments for `load` against `port` for `secs` seconds.
 pub fn wrk_args(load: Load, port: u16, secs: u32, lua: &Path) -> Vec<String> {
-    let mut args: Vec<String> = ["-c", "100", "-t", "2", "-d"]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-    args.push(format!("{secs}s"));
-    if load == Load::Pipelined {
+    let lua = (load == Load::Pipelined).then_some(lua);
+    wrk_url_args(100, secs, &format!("http://127.0.0.1:{port}/"), lua)
+}
+
+/// wrk with `conns` connections on 2 threads for `secs` seconds against
+/// `url`, optionally with a Lua script.
+pub fn wrk_url_args(conns: usize, secs: u32, url: &str, lua: Option<&Path>) -> Vec<String> {
+    let mut args: Vec<String> = vec![
+        "-c".into(),
+        conns.to_string(),
+        "-t".into(),
+        "2".into(),
+        "-d".into(),
+        format!("{secs}s"),
+    ];
+    if let Some(lua) = lua {
         args.push("-s".into());
         args.push(lua.display().to_string());
     }
-    args.push(format!("http://127.0.0.1:{port}/"));
+    args.push(url.to_string());
     args
 }
 
@@ -97,7 +108,7 @@ pub fn parse_wrk(text: &str) -> Option<WrkResult> {
 }
 
 /// Starts `stack`, runs wrk, stops and reaps the server.
-fn run_once(
+pub fn run_once(
     stack: &Stack,
     load: Load,
     secs: u32,
@@ -123,12 +134,57 @@ fn run_once(
     Ok((parsed, usage))
 }
 
-#[derive(Clone, Copy)]
-struct Sample {
-    req_s: f64,
-    user_us_req: f64,
-    total_us_req: f64,
-    errors: f64,
+/// One wrk run's figures.
+#[derive(Clone, Copy, Debug)]
+pub struct Sample {
+    /// Requests per second (wrk).
+    pub req_s: f64,
+    /// Server user CPU per completed request, µs.
+    pub user_us_req: f64,
+    /// Server user+system CPU per completed request, µs.
+    pub total_us_req: f64,
+    /// Socket errors plus non-2xx/3xx responses.
+    pub errors: f64,
+}
+
+impl Sample {
+    /// The figures of a run that completed `w.requests` requests while the
+    /// server used `u`.
+    pub fn new(w: &WrkResult, u: &Usage) -> Sample {
+        Sample {
+            req_s: w.req_s,
+            user_us_req: u.user_us as f64 / w.requests,
+            total_us_req: u.total_us() as f64 / w.requests,
+            errors: w.errors,
+        }
+    }
+}
+
+/// Medians over a cell's runs.
+#[derive(Clone, Copy, Debug)]
+pub struct Figures {
+    /// Requests per second.
+    pub req_s: f64,
+    /// Server user CPU per request, µs.
+    pub user: f64,
+    /// Server user+system CPU per request, µs.
+    pub total: f64,
+    /// Errors per run.
+    pub errors: f64,
+}
+
+/// Per-metric medians of `samples`; `None` when there are none.
+pub fn figures(samples: &[Sample]) -> Option<Figures> {
+    if samples.is_empty() {
+        return None;
+    }
+    let m = |f: fn(&Sample) -> f64| median(&samples.iter().map(f).collect::<Vec<_>>());
+    Some(Figures {
+        req_s: m(|s| s.req_s),
+        user: m(|s| s.user_us_req),
+        total: m(|s| s.total_us_req),
+        errors: m(|s| s.errors),
+    })
 }
 
 /// Runs every load against every stack (alternating stacks within each
@@ -156,12 +212,7 @@ pub fn run(mode: Mode, paths: &Paths, report: &mut Report) {
             for stack in &stacks {
                 match run_once(stack, load, secs, paths) {
                     Ok((w, u)) => {
-                        let s = Sample {
-                            req_s: w.req_s,
-                            user_us_req: u.user_us as f64 / w.requests,
-                            total_us_req: u.total_us() as f64 / w.requests,
-                            errors: w.errors,
-                        };
+                        let s = Sample::new(&w, &u);
                         eprintln!(
                             "[http] {} run {}/{runs} {}: {:.0} req/s",
                             load.name(),
@@ -184,9 +235,20 @@ pub fn run(mode: Mode, paths: &Paths, report: &mut Report) {
             }
         }
     }
-    report
-        .sections
-        .push(render(&loads, runs, secs, &stacks, &results));
+    let mut md = render(&loads, runs, secs, &stacks, &results);
+    let targets = httpserver::targets_from(&loads, &results, None);
+    if report.shared.http_targets_elsewhere {
+        md.push_str(
+            "The targets for `ours-http_server` against `hyper_http` are checked in the section \
+             \"HTTP server vs hyper\" below, from these same runs.\n\n",
+        );
+    } else if let Some(t) = targets {
+        md.push_str(&t);
+    }
+    report.sections.push(md);
+    for (key, samples) in results {
+        report.shared.http.entry(key).or_default().extend(samples);
+    }
 }
 
 fn render(
@@ -204,16 +266,8 @@ fn render(
     let get = |load: Load, name: &str| {
         results
             .get(&(load, name.to_string()))
-            .filter(|v| !v.is_empty())
-            .map(|v| {
-                let m = |f: fn(&Sample) -> f64| median(&v.iter().map(f).collect::<Vec<_>>());
-                (
-                    m(|s| s.req_s),
-                    m(|s| s.user_us_req),
-                    m(|s| s.total_us_req),
-                    m(|s| s.errors),
-                )
-            })
+            .and_then(|v| figures(v))
+            .map(|f| (f.req_s, f.user, f.total, f.errors))
     };
     for &load in loads {
         let _ = writeln!(md, "### {}\n\n| server | req/s | user µs/req | total µs/req | errors |\n|---|---:|---:|---:|---:|", load.name());

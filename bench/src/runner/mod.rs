@@ -3,12 +3,16 @@
 //! writes `BENCHMARKS.md` plus plots.
 //!
 //! Sections: [`pingpong`] (throughput and CPU per message), [`http`] (wrk),
-//! [`syscalls`] (strace counts per message/request) and [`c10k`] (memory per
-//! idle connection). [`report`] assembles the Markdown, [`plot`] the PNGs.
+//! [`syscalls`] (strace counts per message/request), [`httpserver`] (our
+//! `http_server` against hyper, with targets), [`c10k`] (memory per idle
+//! connection) and [`files`] (file transfer modes, static files against
+//! nginx). [`report`] assembles the Markdown, [`plot`] the PNGs.
 
 pub mod c10k;
 pub mod env;
+pub mod files;
 pub mod http;
+pub mod httpserver;
 pub mod pingpong;
 pub mod plot;
 pub mod process;
@@ -16,6 +20,7 @@ pub mod report;
 pub mod stats;
 pub mod syscalls;
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use env::Paths;
@@ -38,6 +43,16 @@ impl Mode {
             Mode::Smoke => "smoke",
             Mode::Short => "short",
             Mode::Full => "full",
+        }
+    }
+
+    /// The command-line flag selecting the mode (with a leading space), or
+    /// nothing for the default.
+    pub fn flag(self) -> &'static str {
+        match self {
+            Mode::Smoke => " --smoke",
+            Mode::Short => "",
+            Mode::Full => " --full",
         }
     }
 }
@@ -95,6 +110,20 @@ pub fn relative(path: &Path, paths: &Paths) -> String {
         .to_string()
 }
 
+/// Measurements one section leaves for a later one, so that `all` does not
+/// run the same cell twice (the `httpserver` section reuses what `http` and
+/// `syscalls` measured for `http_server` and `hyper_http`).
+#[derive(Default)]
+pub struct Shared {
+    /// wrk samples by (load, stack name), left by the `http` section.
+    pub http: BTreeMap<(http::Load, String), Vec<http::Sample>>,
+    /// strace figures by (load, stack name), left by the `syscalls` section.
+    pub http_syscalls: BTreeMap<(http::Load, String), syscalls::PerMessage>,
+    /// Set when the `httpserver` section runs after `http`: `http` then
+    /// leaves the http_server-vs-hyper targets table to it.
+    pub http_targets_elsewhere: bool,
+}
+
 /// Everything a run produces for the report.
 #[derive(Default)]
 pub struct Report {
@@ -104,6 +133,8 @@ pub struct Report {
     pub notes: Vec<String>,
     /// Exact command lines used, shown under "Commands".
     pub commands: Vec<String>,
+    /// Measurements shared between sections.
+    pub shared: Shared,
 }
 
 impl Report {
@@ -146,7 +177,7 @@ impl Report {
 /// Which sections to run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Section {
-    /// All four sections.
+    /// Every section.
     All,
     /// Ping-pong matrix only.
     PingPong,
@@ -154,12 +185,45 @@ pub enum Section {
     Http,
     /// strace only.
     Syscalls,
+    /// Our `http_server` against `hyper_http` only.
+    HttpServer,
     /// C10K only.
     C10k,
+    /// File transfer modes and static files against nginx only.
+    Files,
+}
+
+impl Section {
+    /// The subcommand naming the section.
+    pub fn name(self) -> &'static str {
+        match self {
+            Section::All => "all",
+            Section::PingPong => "pingpong",
+            Section::Http => "http",
+            Section::Syscalls => "syscalls",
+            Section::HttpServer => "httpserver",
+            Section::C10k => "c10k",
+            Section::Files => "files",
+        }
+    }
+}
+
+/// Options beyond the mode.
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    /// Size of the file-transfer file in MiB (default: 1024, 64 in smoke
+    /// mode); the big static file is the smaller of this and 100 MiB.
+    pub file_size_mib: Option<u64>,
 }
 
 /// Runs the requested sections and writes the report; returns its path.
-pub fn run(section: Section, mode: Mode, paths: &Paths, build: bool) -> Result<PathBuf, String> {
+pub fn run(
+    section: Section,
+    mode: Mode,
+    opts: &Options,
+    paths: &Paths,
+    build: bool,
+) -> Result<PathBuf, String> {
     let mut report = Report::default();
     if build {
         for note in env::build(paths)? {
@@ -181,16 +245,28 @@ pub fn run(section: Section, mode: Mode, paths: &Paths, build: bool) -> Result<P
     if wants(Section::PingPong) {
         pingpong::run(mode, paths, &mut report);
     }
+    report.shared.http_targets_elsewhere = wants(Section::HttpServer);
     if wants(Section::Http) {
         http::run(mode, paths, &mut report);
     }
     if wants(Section::Syscalls) {
         syscalls::run(mode, paths, &mut report);
     }
+    if wants(Section::HttpServer) {
+        httpserver::run(mode, paths, &mut report);
+    }
     if wants(Section::C10k) {
         c10k::run(mode, paths, &mut report);
     }
+    if wants(Section::Files) {
+        files::run(mode, opts, paths, &mut report);
+    }
+    let mut invocation = format!("{}{}", section.name(), mode.flag());
+    if let Some(mib) = opts.file_size_mib {
+        invocation.push_str(&format!(" --file-size-mib {mib}"));
+    }
     let header = report::Header {
+        invocation,
         machine,
         mode,
         load_before,

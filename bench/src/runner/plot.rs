@@ -9,6 +9,7 @@ use std::path::Path;
 use std::sync::Once;
 
 use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
 use plotters::style::{register_font, FontStyle};
 
 const WIDTH: u32 = 640;
@@ -24,6 +25,9 @@ fn color_for(name: &str, index: usize) -> RGBColor {
         "tokio-t2" => RGBColor(31, 119, 180),
         "epoll-t1" => RGBColor(44, 160, 44),
         "epoll-t2" => RGBColor(148, 103, 189),
+        "read-write" => RGBColor(31, 119, 180),
+        "mmap-write" => RGBColor(44, 160, 44),
+        "sendfile" => RGBColor(214, 39, 40),
         _ => {
             let (r, g, b) = Palette99::pick(index).rgb();
             RGBColor(r, g, b)
@@ -101,6 +105,116 @@ pub fn throughput(
     root.present().map_err(|e| e.to_string())
 }
 
+/// One panel of a grouped bar chart: `groups` along x, one bar per series
+/// in each group; a bar may be a stack of segments (drawn bottom up, later
+/// segments lighter).
+pub struct BarPanel {
+    /// Panel caption.
+    pub title: String,
+    /// Y axis label.
+    pub y_desc: String,
+    /// Group labels along x, e.g. `1 client`.
+    pub groups: Vec<String>,
+    /// (series name, per group the bar's segments; empty = no figure).
+    pub series: Vec<(String, Vec<Vec<f64>>)>,
+}
+
+/// Writes panels side by side, each a grouped (optionally stacked) bar
+/// chart, with a legend of the series in every panel.
+pub fn grouped_bars(path: &Path, panels: &[BarPanel]) -> Result<(), String> {
+    register();
+    if panels.iter().all(|p| {
+        p.series
+            .iter()
+            .all(|(_, bars)| bars.iter().all(Vec::is_empty))
+    }) {
+        return Err("no data".into());
+    }
+    let width = WIDTH * panels.len().max(1) as u32;
+    let root = BitMapBackend::new(path, (width, HEIGHT)).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| e.to_string())?;
+    let areas = root.split_evenly((1, panels.len().max(1)));
+    for (panel, area) in panels.iter().zip(areas.iter()) {
+        bar_panel(area, panel)?;
+    }
+    root.present().map_err(|e| e.to_string())
+}
+
+fn bar_panel(
+    area: &DrawingArea<BitMapBackend, plotters::coord::Shift>,
+    p: &BarPanel,
+) -> Result<(), String> {
+    let n = p.groups.len().max(1);
+    let y_max = p
+        .series
+        .iter()
+        .flat_map(|(_, bars)| bars.iter().map(|segs| segs.iter().sum::<f64>()))
+        .fold(0.0f64, f64::max);
+    let y_max = if y_max > 0.0 { y_max * 1.25 } else { 1.0 };
+    let mut chart = ChartBuilder::on(area)
+        .caption(&p.title, ("sans-serif", 16))
+        .margin(10)
+        .x_label_area_size(30)
+        .y_label_area_size(60)
+        .build_cartesian_2d(0.0f64..n as f64, 0.0..y_max)
+        .map_err(|e| e.to_string())?;
+    let groups = p.groups.clone();
+    chart
+        .configure_mesh()
+        .disable_x_mesh()
+        .x_labels(0)
+        .y_desc(p.y_desc.as_str())
+        .light_line_style(TRANSPARENT)
+        .draw()
+        .map_err(|e| e.to_string())?;
+    // Group labels under the axis, centred on each group.
+    let style =
+        TextStyle::from(("sans-serif", 14).into_font()).pos(Pos::new(HPos::Center, VPos::Top));
+    for (g, label) in groups.iter().enumerate() {
+        let (x, y) = chart.backend_coord(&(g as f64 + 0.5, 0.0));
+        area.draw_text(
+            label,
+            &style,
+            (x - area.get_base_pixel().0, y - area.get_base_pixel().1 + 6),
+        )
+        .map_err(|e| e.to_string())?;
+    }
+    let count = p.series.len().max(1) as f64;
+    let width = 0.8 / count;
+    for (i, (name, bars)) in p.series.iter().enumerate() {
+        let color = color_for(name, i);
+        let mut rects = Vec::new();
+        for (g, segs) in bars.iter().enumerate() {
+            let x0 = g as f64 + 0.1 + i as f64 * width;
+            let mut y0 = 0.0;
+            for (k, v) in segs.iter().enumerate() {
+                let fill = if k == 0 {
+                    color.filled()
+                } else {
+                    color.mix(0.45).filled()
+                };
+                rects.push(Rectangle::new(
+                    [(x0, y0), (x0 + width * 0.92, y0 + v)],
+                    fill,
+                ));
+                y0 += v;
+            }
+        }
+        chart
+            .draw_series(rects)
+            .map_err(|e| e.to_string())?
+            .label(name.as_str())
+            .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 12, y + 5)], color.filled()));
+    }
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .position(SeriesLabelPosition::UpperLeft)
+        .draw()
+        .map_err(|e| e.to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -121,6 +235,34 @@ mod tests {
             ("empty".to_string(), vec![]),
         ];
         throughput(&path, "test plot", &series).unwrap();
+        let bytes = std::fs::read(&path).unwrap();
+        let _ = std::fs::remove_file(&path);
+        assert!(bytes.starts_with(b"\x89PNG"));
+    }
+
+    #[test]
+    fn writes_grouped_bars() {
+        let path =
+            std::env::temp_dir().join(format!("muduo-bench-bars-{}.png", std::process::id()));
+        let groups = vec!["1 client".to_string(), "4 clients".to_string()];
+        let panels = [
+            BarPanel {
+                title: "throughput".into(),
+                y_desc: "MiB/s".into(),
+                groups: groups.clone(),
+                series: vec![
+                    ("read-write".into(), vec![vec![100.0], vec![150.0]]),
+                    ("sendfile".into(), vec![vec![120.0], vec![]]),
+                ],
+            },
+            BarPanel {
+                title: "cpu".into(),
+                y_desc: "s/GiB".into(),
+                groups,
+                series: vec![("read-write".into(), vec![vec![0.3, 0.1], vec![0.2, 0.1]])],
+            },
+        ];
+        grouped_bars(&path, &panels).unwrap();
         let bytes = std::fs::read(&path).unwrap();
         let _ = std::fs::remove_file(&path);
         assert!(bytes.starts_with(b"\x89PNG"));

@@ -93,6 +93,30 @@ impl Server {
         }
     }
 
+    /// Waits until something listens on TCP `port` (read from
+    /// `/proc/net/tcp{,6}`), without connecting: for servers that act on
+    /// every connection, such as the file-transfer example, which would
+    /// start sending a file to a readiness probe. Fails if the process
+    /// exits first or `timeout` passes.
+    pub fn wait_listening(&mut self, port: u16, timeout: Duration) -> Result<(), String> {
+        let limit = Instant::now() + timeout;
+        loop {
+            if is_listening(port) {
+                return Ok(());
+            }
+            if let Some(usage) = wait4(self.pid, true) {
+                self.reaped = Some(usage);
+                return Err("server exited before listening".into());
+            }
+            if Instant::now() >= limit {
+                return Err(format!(
+                    "nothing listened on port {port} within {timeout:?}"
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Stops the server: SIGTERM, SIGKILL after 2 s, then reaps it and
     /// returns its whole-life CPU usage.
     pub fn stop(mut self) -> Usage {
@@ -131,8 +155,65 @@ impl Drop for Server {
     }
 }
 
+/// True if a TCP socket is in LISTEN state on `port` (any address).
+pub fn is_listening(port: u16) -> bool {
+    ["/proc/net/tcp", "/proc/net/tcp6"]
+        .iter()
+        .any(|file| std::fs::read_to_string(file).is_ok_and(|text| listening_in(&text, port)))
+}
+
+/// Whether the `/proc/net/tcp` table `text` has a LISTEN (`0A`) socket on
+/// `port`.
+fn listening_in(text: &str, port: u16) -> bool {
+    text.lines().skip(1).any(|line| {
+        let mut cols = line.split_whitespace();
+        let local = cols.nth(1);
+        let state = cols.nth(1);
+        state == Some("0A")
+            && local
+                .and_then(|l| l.rsplit_once(':'))
+                .and_then(|(_, p)| u16::from_str_radix(p, 16).ok())
+                == Some(port)
+    })
+}
+
+/// The child processes of `pid` (from `/proc/PID/task/*/children`).
+pub fn children(pid: i32) -> Vec<i32> {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return Vec::new();
+    };
+    tasks
+        .filter_map(Result::ok)
+        .filter_map(|t| std::fs::read_to_string(t.path().join("children")).ok())
+        .flat_map(|s| {
+            s.split_whitespace()
+                .filter_map(|p| p.parse().ok())
+                .collect::<Vec<i32>>()
+        })
+        .collect()
+}
+
+/// CPU time used so far by the live process `pid` (all its threads, not
+/// its children), in microseconds, from `/proc/PID/stat`.
+pub fn proc_cpu_us(pid: i32) -> Option<Usage> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the parenthesised command name; utime and stime are
+    // fields 14 and 15 of the whole line, 12 and 13 after the name.
+    let rest = &text[text.rfind(')')? + 1..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i)?.parse::<u64>().ok();
+    let hz = rustix::param::clock_ticks_per_second();
+    let us = |t: u64| t * 1_000_000 / hz;
+    Some(Usage {
+        user_us: us(ticks(11)?),
+        sys_us: us(ticks(12)?),
+    })
+}
+
 /// Reaps `pid` with `wait4`, returning its rusage; `None` if it is still
-/// running (`nohang`) or cannot be waited for.
+/// running (`nohang`) or cannot be waited for. The kernel's figures cover
+/// the process and every descendant it reaped itself (RUSAGE_BOTH), which
+/// is what makes a forking server such as nginx measurable as a whole.
 fn wait4(pid: i32, nohang: bool) -> Option<Usage> {
     let mut status = 0;
     // SAFETY: `rusage` is plain old data; all-zero is a valid value.
@@ -256,4 +337,25 @@ pub fn proc_status_kib(pid: i32, field: &str) -> Option<u64> {
 /// Number of open file descriptors of `pid`.
 pub fn fd_count(pid: i32) -> Option<usize> {
     Some(std::fs::read_dir(format!("/proc/{pid}/fd")).ok()?.count())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_listening_ports() {
+        let text = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n   \
+                    0: 0100007F:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 1\n   \
+                    1: 0100007F:1F91 0100007F:D2F0 01 00000000:00000000 00:00000000 00000000     0        0 2\n";
+        assert!(listening_in(text, 0x1F90));
+        assert!(!listening_in(text, 0x1F91));
+        assert!(!listening_in(text, 80));
+    }
+
+    #[test]
+    fn reads_own_cpu_time() {
+        let u = proc_cpu_us(std::process::id() as i32);
+        assert!(u.is_some());
+    }
 }

@@ -60,6 +60,76 @@ pub fn fmt_ratio(v: f64) -> String {
     }
 }
 
+/// A goal for a ratio ours / peer, checked in the targets tables.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Target {
+    /// Reported only.
+    None,
+    /// The ratio must not exceed this (CPU, syscalls).
+    AtMost(f64),
+    /// The ratio must reach at least this (throughput).
+    AtLeast(f64),
+}
+
+impl Target {
+    /// The goal as shown in a table, e.g. `<= 0.5x`.
+    pub fn describe(self) -> String {
+        match self {
+            Target::None => "(reported)".into(),
+            Target::AtMost(v) => format!("<= {v:.1}x"),
+            Target::AtLeast(v) => format!(">= {v:.1}x"),
+        }
+    }
+
+    /// `met`, `missed`, `n/a` (no figure) or `-` (no target) for `ratio`.
+    pub fn status(self, ratio: f64) -> &'static str {
+        match self {
+            Target::None => "-",
+            _ if !ratio.is_finite() => "n/a",
+            Target::AtMost(v) if ratio <= v => "met",
+            Target::AtLeast(v) if ratio >= v => "met",
+            _ => "missed",
+        }
+    }
+}
+
+/// One row of a targets table: a metric of ours against a peer.
+pub struct TargetRow {
+    /// What was measured, e.g. `keep-alive` or `1 MiB`.
+    pub context: String,
+    /// The metric, e.g. `user CPU µs/req`.
+    pub metric: String,
+    /// Our figure.
+    pub ours: f64,
+    /// The peer's figure.
+    pub peer: f64,
+    /// The goal for ours / peer.
+    pub target: Target,
+}
+
+/// Renders a Markdown targets table: context, metric, both figures, the
+/// ratio ours / peer, the target and whether it was met.
+pub fn targets_table(context: &str, ours: &str, peer: &str, rows: &[TargetRow]) -> String {
+    let mut md = format!(
+        "| {context} | metric | {ours} | {peer} | {ours} / {peer} | target | status |\n\
+         |---|---|---:|---:|---:|---|---|\n"
+    );
+    for r in rows {
+        let q = ratio(r.ours, r.peer);
+        md.push_str(&format!(
+            "| {} | {} | {} | {} | {} | {} | {} |\n",
+            r.context,
+            r.metric,
+            fmt(r.ours),
+            fmt(r.peer),
+            fmt_ratio(q),
+            r.target.describe(),
+            r.target.status(q)
+        ));
+    }
+    md
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -69,6 +139,30 @@ mod tests {
         assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
         assert_eq!(median(&[4.0, 1.0, 2.0, 3.0]), 2.5);
         assert!(median(&[]).is_nan());
+    }
+
+    #[test]
+    fn targets() {
+        assert_eq!(Target::AtMost(0.5).status(0.4), "met");
+        assert_eq!(Target::AtMost(0.5).status(0.6), "missed");
+        assert_eq!(Target::AtLeast(1.0).status(1.0), "met");
+        assert_eq!(Target::AtLeast(1.0).status(f64::NAN), "n/a");
+        assert_eq!(Target::None.status(2.0), "-");
+        let t = targets_table(
+            "load",
+            "ours",
+            "hyper",
+            &[TargetRow {
+                context: "keep-alive".into(),
+                metric: "user CPU µs/req".into(),
+                ours: 1.0,
+                peer: 4.0,
+                target: Target::AtMost(0.5),
+            }],
+        );
+        assert!(
+            t.contains("| keep-alive | user CPU µs/req | 1.00 | 4.00 | 0.25x | <= 0.5x | met |")
+        );
     }
 
     #[test]

@@ -28,6 +28,38 @@ pub struct Counts {
     pub by_name: Vec<(String, f64)>,
 }
 
+/// Syscalls per message (or request) of one traced run.
+#[derive(Clone, Debug)]
+pub struct PerMessage {
+    /// Messages or requests the client completed while traced.
+    pub msgs: f64,
+    /// All syscalls counted.
+    pub total: f64,
+    /// `total / msgs`.
+    pub per_msg: f64,
+    /// The four most frequent syscalls with their count per message, e.g.
+    /// `writev 0.06, read 0.06`.
+    pub top: String,
+}
+
+impl PerMessage {
+    /// The figures of `counts` over `msgs` messages.
+    pub fn new(counts: &Counts, msgs: f64) -> PerMessage {
+        let top: Vec<String> = counts
+            .by_name
+            .iter()
+            .take(4)
+            .map(|(name, n)| format!("{name} {}", fmt(n / msgs)))
+            .collect();
+        PerMessage {
+            msgs,
+            total: counts.total,
+            per_msg: counts.total / msgs,
+            top: top.join(", "),
+        }
+    }
+}
+
 /// Parses the table `strace -c` writes.
 pub fn parse_strace(text: &str) -> Option<Counts> {
     let mut counts = Counts::default();
@@ -78,7 +110,7 @@ fn wait_traced(pid: i32, timeout: Duration) -> bool {
 
 /// Runs `client` (returning the number of messages) against `stack` with
 /// strace attached; returns the syscall counts and the message count.
-fn traced_run(
+pub fn traced_run(
     stack: &Stack,
     paths: &Paths,
     file: &Path,
@@ -170,6 +202,14 @@ pub fn run(mode: Mode, paths: &Paths, report: &mut Report) {
                 .map(|w| w.requests)
                 .ok_or_else(|| format!("wrk failed: {}", out.stderr))
         });
+        if let Ok((counts, reqs)) = &result {
+            if *reqs >= 1.0 {
+                report.shared.http_syscalls.insert(
+                    (Load::Pipelined, stack.name.clone()),
+                    PerMessage::new(counts, *reqs),
+                );
+            }
+        }
         row(&mut md, report, "HTTP pipelined x16", stack, result);
     }
     let _ = std::fs::remove_file(&file);
@@ -185,25 +225,19 @@ fn row(
 ) {
     match result {
         Ok((counts, msgs)) if msgs >= 1.0 => {
+            let p = PerMessage::new(&counts, msgs);
             eprintln!(
                 "[syscalls] {bench} {}: {:.2} syscalls/msg",
-                stack.name,
-                counts.total / msgs
+                stack.name, p.per_msg
             );
-            let top: Vec<String> = counts
-                .by_name
-                .iter()
-                .take(4)
-                .map(|(name, n)| format!("{name} {}", fmt(n / msgs)))
-                .collect();
             let _ = writeln!(
                 md,
                 "| {bench} | {} | {} | {} | {} | {} |",
                 stack.name,
                 fmt(msgs),
-                fmt(counts.total),
-                fmt(counts.total / msgs),
-                top.join(", ")
+                fmt(p.total),
+                fmt(p.per_msg),
+                p.top
             );
         }
         Ok(_) => report.note(format!(
