@@ -36,6 +36,47 @@ thread_local! {
     static OUT: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
 }
 
+/// Length of the header section at the start of `data`, through its blank
+/// line, if it has arrived. Requests are short, so a skip loop beats a SIMD
+/// substring search whose setup costs more than the scan: a byte that is
+/// neither CR nor LF cannot be part of `\r\n\r\n`, so the next place the
+/// terminator can end is 4 bytes further.
+fn header_end(data: &[u8]) -> Option<usize> {
+    let mut i = 3;
+    while i < data.len() {
+        match data[i] {
+            b'\n' if &data[i - 3..i] == b"\r\n\r" => return Some(i + 1),
+            b'\n' => i += 2,
+            b'\r' => i += 1,
+            _ => i += 4,
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::header_end;
+
+    #[test]
+    fn finds_the_blank_line_wherever_it_is() {
+        assert_eq!(header_end(b"GET / HTTP/1.1\r\n\r\n"), Some(18));
+        assert_eq!(header_end(b"GET / HTTP/1.1\r\nHost: x\r\n\r\nGET"), Some(27));
+        assert_eq!(header_end(b"GET / HTTP/1.1\r\nHost: x\r\n\r"), None);
+        assert_eq!(header_end(b"\r\n\r\n"), Some(4));
+        assert_eq!(header_end(b"a\r\r\n\r\n"), Some(6));
+        assert_eq!(header_end(b"ab\n\r\n\r\n"), Some(7));
+        assert_eq!(header_end(b"\r\n\r"), None);
+        // Every split of every prefix agrees with a naive search.
+        let req = b"GET / HTTP/1.1\r\nA: b\r\n\r\n\r\r\n\n\r\n\r\n";
+        for end in 0..=req.len() {
+            let d = &req[..end];
+            let naive = d.windows(4).position(|w| w == b"\r\n\r\n").map(|p| p + 4);
+            assert_eq!(header_end(d), naive, "{d:?}");
+        }
+    }
+}
+
 fn on_message(conn: &TcpConnectionPtr, buf: &mut Buffer) {
     OUT.with(|out| {
         let mut out = out.borrow_mut();
@@ -51,10 +92,10 @@ fn on_message(conn: &TcpConnectionPtr, buf: &mut Buffer) {
                 buf.retrieve_all();
                 break;
             }
-            match memchr::memmem::find(data, b"\r\n\r\n") {
+            match header_end(data) {
                 Some(end) => {
                     out.extend_from_slice(RESPONSE);
-                    buf.retrieve(end + 4);
+                    buf.retrieve(end);
                 }
                 None if data.len() > MAX_HEADER => {
                     out.extend_from_slice(BAD_REQUEST);
