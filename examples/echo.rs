@@ -61,7 +61,10 @@ mod tests {
     #[test]
     fn finds_the_blank_line_wherever_it_is() {
         assert_eq!(header_end(b"GET / HTTP/1.1\r\n\r\n"), Some(18));
-        assert_eq!(header_end(b"GET / HTTP/1.1\r\nHost: x\r\n\r\nGET"), Some(27));
+        assert_eq!(
+            header_end(b"GET / HTTP/1.1\r\nHost: x\r\n\r\nGET"),
+            Some(27)
+        );
         assert_eq!(header_end(b"GET / HTTP/1.1\r\nHost: x\r\n\r"), None);
         assert_eq!(header_end(b"\r\n\r\n"), Some(4));
         assert_eq!(header_end(b"a\r\r\n\r\n"), Some(6));

@@ -35,6 +35,16 @@ pub(crate) fn bind_listener(addr: SocketAddr, reuse_port: bool) -> io::Result<Ow
     Ok(OwnedFd::from(s))
 }
 
+/// A non-blocking, close-on-exec TCP socket for `addr`'s family.
+fn new_tcp_socket(addr: SocketAddr) -> io::Result<Socket> {
+    ignore_sigpipe();
+    Socket::new(
+        Domain::for_address(addr),
+        Type::STREAM.nonblocking().cloexec(),
+        Some(Protocol::TCP),
+    )
+}
+
 /// Starts listening with the system's maximum backlog (`SOMAXCONN`).
 pub(crate) fn listen(fd: &OwnedFd) -> io::Result<()> {
     // The kernel caps the backlog at net.core.somaxconn.
