@@ -15,12 +15,7 @@ use std::sync::Once;
 /// Creates a bound (not yet listening) TCP socket with `SO_REUSEADDR`, and
 /// `SO_REUSEPORT` when asked (set before `bind`, as it must be).
 pub(crate) fn bind_listener(addr: SocketAddr, reuse_port: bool) -> io::Result<OwnedFd> {
-    ignore_sigpipe();
-    let s = Socket::new(
-        Domain::for_address(addr),
-        Type::STREAM.nonblocking().cloexec(),
-        Some(Protocol::TCP),
-    )?;
+    let s = new_tcp_socket(addr)?;
     s.set_reuse_address(true)?;
     if reuse_port {
         s.set_reuse_port(true)?;
@@ -65,12 +60,7 @@ pub(crate) fn accept(fd: &impl AsFd) -> io::Result<(OwnedFd, SocketAddr)> {
 /// Creates a non-blocking socket and starts connecting it to `addr`.
 /// Returns the socket and the result of `connect` (`EINPROGRESS` is normal).
 pub(crate) fn start_connect(addr: SocketAddr) -> io::Result<(OwnedFd, io::Result<()>)> {
-    ignore_sigpipe();
-    let s = Socket::new(
-        Domain::for_address(addr),
-        Type::STREAM.nonblocking().cloexec(),
-        Some(Protocol::TCP),
-    )?;
+    let s = new_tcp_socket(addr)?;
     let r = s.connect(&SockAddr::from(addr));
     Ok((OwnedFd::from(s), r))
 }
