@@ -61,3 +61,8 @@ pub use tcp_connection::{ConnectionState, TcpConnection};
 pub use tcp_server::{TcpServer, TcpServerOptions};
 pub use thread_pool::{ThreadPool, ThreadPoolError};
 pub use timer::TimerId;
+
+/// The README's Rust examples, compiled as doctests so they stay correct.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
