@@ -35,7 +35,11 @@ fn pattern() -> Arc<Vec<u8>> {
     Arc::new(msg)
 }
 
-fn main() -> std::io::Result<()> {
+fn main() {
+    args::main_with("chargen", run);
+}
+
+fn run() -> std::io::Result<()> {
     args::init_logging();
     let args = args::Args::parse(USAGE);
     let addr: SocketAddr = args.get("addr", "127.0.0.1:2019".parse().unwrap());

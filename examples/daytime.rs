@@ -15,7 +15,11 @@ const USAGE: &str = "daytime: sends the current time and closes (RFC 867)
 
 usage: daytime [--addr IP:PORT]";
 
-fn main() -> std::io::Result<()> {
+fn main() {
+    args::main_with("daytime", run);
+}
+
+fn run() -> std::io::Result<()> {
     args::init_logging();
     let args = args::Args::parse(USAGE);
     let addr: SocketAddr = args.get("addr", "127.0.0.1:2013".parse().unwrap());

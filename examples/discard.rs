@@ -14,7 +14,11 @@ const USAGE: &str = "discard: reads and discards everything (RFC 863)
 
 usage: discard [--addr IP:PORT] [--threads N]";
 
-fn main() -> std::io::Result<()> {
+fn main() {
+    args::main_with("discard", run);
+}
+
+fn run() -> std::io::Result<()> {
     args::init_logging();
     let args = args::Args::parse(USAGE);
     let addr: SocketAddr = args.get("addr", "127.0.0.1:2009".parse().unwrap());

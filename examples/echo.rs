@@ -118,7 +118,11 @@ fn on_message(conn: &TcpConnectionPtr, buf: &mut Buffer) {
     });
 }
 
-fn main() -> std::io::Result<()> {
+fn main() {
+    args::main_with("echo", run);
+}
+
+fn run() -> std::io::Result<()> {
     args::init_logging();
     let args = args::Args::parse(USAGE);
     let addr: SocketAddr = args.get("addr", "127.0.0.1:8000".parse().unwrap());

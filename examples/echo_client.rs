@@ -18,7 +18,11 @@ const USAGE: &str = "echo_client: sends stdin lines to an echo server, prints th
 
 usage: echo_client [--addr IP:PORT]";
 
-fn main() -> std::io::Result<()> {
+fn main() {
+    args::main_with("echo_client", run);
+}
+
+fn run() -> std::io::Result<()> {
     args::init_logging();
     let args = args::Args::parse(USAGE);
     let addr: SocketAddr = args.get("addr", "127.0.0.1:8000".parse().unwrap());

@@ -99,7 +99,11 @@ fn send_next_chunk(conn: &TcpConnectionPtr, mode: Mode, map: &Option<Arc<memmap2
     }
 }
 
-fn main() -> std::io::Result<()> {
+fn main() {
+    args::main_with("filetransfer", run);
+}
+
+fn run() -> std::io::Result<()> {
     args::init_logging();
     let args = args::Args::parse(USAGE);
     if !args.has("file") {

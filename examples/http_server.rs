@@ -33,7 +33,11 @@ usage: http_server [options]
   --header-timeout SECS   time allowed to send one request (default 10) (slowloris)
   --idle-timeout SECS     keep-alive idle limit (default 60)";
 
-fn main() -> std::io::Result<()> {
+fn main() {
+    args::main_with("http_server", run);
+}
+
+fn run() -> std::io::Result<()> {
     args::init_logging();
     let args = args::Args::parse(USAGE);
     let addr: SocketAddr = args.get("addr", "127.0.0.1:8000".parse().unwrap());

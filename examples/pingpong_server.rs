@@ -17,7 +17,11 @@ usage: pingpong_server [--addr IP:PORT] [--threads N] [--poller epoll|epoll-et|p
   --addr     listen address (default 127.0.0.1:8001)
   --threads  I/O threads; 0 serves everything on the main loop (default 0)";
 
-fn main() -> std::io::Result<()> {
+fn main() {
+    args::main_with("pingpong_server", run);
+}
+
+fn run() -> std::io::Result<()> {
     args::init_logging();
     let args = args::Args::parse(USAGE);
     let addr: SocketAddr = args.get("addr", "127.0.0.1:8001".parse().unwrap());

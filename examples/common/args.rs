@@ -72,3 +72,12 @@ pub fn init_logging() {
         .with_writer(std::io::stderr)
         .try_init();
 }
+
+/// Runs an example's `run`, printing an error as one clear line (not
+/// `Debug` output) and exiting with status 1.
+pub fn main_with(name: &str, run: impl FnOnce() -> std::io::Result<()>) {
+    if let Err(e) = run() {
+        eprintln!("{name}: error: {e}");
+        std::process::exit(1);
+    }
+}
