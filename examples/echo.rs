@@ -5,6 +5,8 @@
 //! once its header section (up to the blank line) has arrived, however it
 //! was split across reads; several pipelined requests in one read get one
 //! answer each, written together; the connection stays open (keep-alive).
+//! A client that sends without reading is throttled: once 4 MiB of echo are
+//! queued for it the server stops reading from it until they are written.
 //!
 //! ```text
 //! cargo run --release --example echo -- [--addr 127.0.0.1:8000] [--threads 4] [--poller epoll|epoll-et|poll]
@@ -28,6 +30,8 @@ const PREFIX: &[u8] = b"GET / HTTP/1.";
 const RESPONSE: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 13\r\n\r\nHello, World!";
 const BAD_REQUEST: &[u8] =
     b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+/// Echo output queued for one client before we stop reading from it.
+const HIGH_WATER_MARK: usize = 4 * 1024 * 1024;
 /// A header section that has not ended after this many bytes is refused.
 const MAX_HEADER: usize = 8 * 1024;
 
@@ -145,6 +149,14 @@ fn run() -> std::io::Result<()> {
         }
     });
     server.set_message_callback(|conn, buf, _when| on_message(conn, buf));
+    // Backpressure for clients that send without reading: stop reading once
+    // 4 MiB of echo are queued for them, resume when it has been written.
+    server.set_high_water_mark_callback(|conn, _queued| conn.stop_read(), HIGH_WATER_MARK);
+    server.set_write_complete_callback(|conn| {
+        if !conn.is_reading() {
+            conn.start_read();
+        }
+    });
     server.start()?;
     tracing::info!(addr = %server.local_addr(), threads, poller = ?poller, "EchoServer listening");
     lp.run()

@@ -35,6 +35,28 @@ thread_local! {
     /// The connection whose message callback is running on this thread, so
     /// that its `send` calls (the echo pattern) skip the channel-table lookup.
     static ACTIVE: Cell<Option<Rc<ConnCore>>> = const { Cell::new(None) };
+    /// Connections whose write-complete callback is due, run after the
+    /// current batch of events (never inside the `send` that completed).
+    static WRITE_COMPLETE: RefCell<Vec<Rc<ConnCore>>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Runs the due write-complete callbacks. Queued as a closure that captures
+/// nothing, so scheduling it allocates nothing.
+fn run_write_complete() {
+    let mut batch = WRITE_COMPLETE.with(|w| std::mem::take(&mut *w.borrow_mut()));
+    for core in batch.drain(..) {
+        if let Some(cb) = &core.callbacks.write_complete {
+            cb(&core.conn);
+        }
+    }
+    // Hand the (now empty) vector back so steady state allocates nothing,
+    // unless the callbacks already queued more.
+    WRITE_COMPLETE.with(|w| {
+        let mut w = w.borrow_mut();
+        if w.is_empty() {
+            *w = batch;
+        }
+    });
 }
 
 /// How a read attempt ended.
@@ -571,12 +593,19 @@ impl ConnCore {
     }
 
     fn queue_write_complete(&self) {
-        let Some(cb) = &self.callbacks.write_complete else {
+        if self.callbacks.write_complete.is_none() {
             return;
-        };
-        if let Some(lp) = EventLoop::current() {
-            let (cb, conn) = (cb.clone(), self.conn.clone());
-            lp.queue_local(move || cb(&conn));
+        }
+        let Some(me) = self.me.upgrade() else { return };
+        let first = WRITE_COMPLETE.with(|w| {
+            let mut w = w.borrow_mut();
+            w.push(me);
+            w.len() == 1
+        });
+        if first {
+            if let Some(lp) = EventLoop::current() {
+                lp.queue_local(run_write_complete);
+            }
         }
     }
 
