@@ -97,7 +97,9 @@ impl Poller for Epoll {
             Err(e) => return Err(e.into()),
         }
         for ev in &self.events {
-            out.push((Token(ev.data.u64()), ready_from(ev.flags)));
+            // Copied out: the kernel's epoll_event is packed.
+            let flags = ev.flags;
+            out.push((Token(ev.data.u64()), Ready::from_kernel_bits(flags.bits())));
         }
         if self.events.len() == self.events.capacity() && self.events.capacity() < MAX_EVENTS {
             let cap = self.events.capacity();
@@ -113,25 +115,4 @@ impl Poller for Epoll {
             "epoll"
         }
     }
-}
-
-fn ready_from(f: epoll::EventFlags) -> Ready {
-    use epoll::EventFlags as E;
-    let mut r = Ready::empty();
-    if f.intersects(E::IN | E::PRI) {
-        r = r | Ready::READABLE;
-    }
-    if f.contains(E::OUT) {
-        r = r | Ready::WRITABLE;
-    }
-    if f.contains(E::RDHUP) {
-        r = r | Ready::READ_CLOSED;
-    }
-    if f.contains(E::HUP) {
-        r = r | Ready::HUP;
-    }
-    if f.contains(E::ERR) {
-        r = r | Ready::ERROR;
-    }
-    r
 }

@@ -121,7 +121,38 @@ impl Ready {
     pub const fn is_empty(self) -> bool {
         self.0 == 0
     }
+
+    /// Converts the kernel's event bits. epoll and poll use the same values
+    /// on Linux (`EPOLLIN == POLLIN`, ...; checked at compile time below),
+    /// so both backends share this.
+    pub(crate) fn from_kernel_bits(bits: u32) -> Ready {
+        const IN: u32 = libc::EPOLLIN as u32 | libc::EPOLLPRI as u32;
+        let table = [
+            (IN, Ready::READABLE),
+            (libc::EPOLLOUT as u32, Ready::WRITABLE),
+            (libc::EPOLLRDHUP as u32, Ready::READ_CLOSED),
+            (libc::EPOLLHUP as u32, Ready::HUP),
+            (libc::EPOLLERR as u32, Ready::ERROR),
+            (libc::POLLNVAL as u32, Ready::INVALID),
+        ];
+        let mut r = Ready::empty();
+        for (mask, flag) in table {
+            if bits & mask != 0 {
+                r = r.union(flag);
+            }
+        }
+        r
+    }
 }
+
+const _: () = assert!(
+    libc::EPOLLIN == libc::POLLIN as i32
+        && libc::EPOLLPRI == libc::POLLPRI as i32
+        && libc::EPOLLOUT == libc::POLLOUT as i32
+        && libc::EPOLLERR == libc::POLLERR as i32
+        && libc::EPOLLHUP == libc::POLLHUP as i32
+        && libc::EPOLLRDHUP == libc::POLLRDHUP as i32
+);
 
 impl std::ops::BitOr for Ready {
     type Output = Ready;
@@ -241,4 +272,33 @@ pub trait Poller {
     ) -> io::Result<()>;
     /// The backend's name, for logs.
     fn name(&self) -> &'static str;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Ready;
+
+    #[test]
+    fn kernel_bits_map_to_ready_flags() {
+        let b = |v: i32| v as u32;
+        assert_eq!(Ready::from_kernel_bits(b(libc::EPOLLIN)), Ready::READABLE);
+        assert_eq!(Ready::from_kernel_bits(b(libc::EPOLLPRI)), Ready::READABLE);
+        assert_eq!(Ready::from_kernel_bits(b(libc::EPOLLOUT)), Ready::WRITABLE);
+        assert_eq!(
+            Ready::from_kernel_bits(b(libc::EPOLLIN
+                | libc::EPOLLRDHUP
+                | libc::EPOLLHUP
+                | libc::EPOLLERR)),
+            Ready::READABLE | Ready::READ_CLOSED | Ready::HUP | Ready::ERROR
+        );
+        assert_eq!(
+            Ready::from_kernel_bits(libc::POLLNVAL as u32),
+            Ready::INVALID
+        );
+        assert!(Ready::from_kernel_bits(0).is_empty());
+        assert_eq!(
+            format!("{:?}", Ready::READABLE | Ready::HUP),
+            "READABLE | HUP"
+        );
+    }
 }

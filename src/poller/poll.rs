@@ -97,25 +97,7 @@ impl Poller for Poll {
                 continue;
             }
             left -= 1;
-            let mut r = Ready::empty();
-            if f.intersects(PollFlags::IN | PollFlags::PRI) {
-                r = r | Ready::READABLE;
-            }
-            if f.contains(PollFlags::OUT) {
-                r = r | Ready::WRITABLE;
-            }
-            if f.contains(PollFlags::RDHUP) {
-                r = r | Ready::READ_CLOSED;
-            }
-            if f.contains(PollFlags::HUP) {
-                r = r | Ready::HUP;
-            }
-            if f.contains(PollFlags::ERR) {
-                r = r | Ready::ERROR;
-            }
-            if f.contains(PollFlags::NVAL) {
-                r = r | Ready::INVALID;
-            }
+            let r = Ready::from_kernel_bits(f.bits() as u32);
             out.push((token, r));
         }
         Ok(())
