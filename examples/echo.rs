@@ -5,6 +5,8 @@
 //! once its header section (up to the blank line) has arrived, however it
 //! was split across reads; several pipelined requests in one read get one
 //! answer each, written together; the connection stays open (keep-alive).
+//! HTTP/1.0 requests without `Connection: keep-alive`, and requests with
+//! `Connection: close`, are answered and then the connection is closed.
 //! A client that sends without reading is throttled: once 4 MiB of echo are
 //! queued for it the server stops reading from it until they are written.
 //!
@@ -63,6 +65,20 @@ mod tests {
     use super::header_end;
 
     #[test]
+    fn close_rules() {
+        use super::wants_close;
+        assert!(!wants_close(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"));
+        assert!(wants_close(b"GET / HTTP/1.1\r\nConnection: close\r\n\r\n"));
+        assert!(wants_close(b"GET / HTTP/1.0\r\n\r\n"));
+        assert!(!wants_close(
+            b"GET / HTTP/1.0\r\nconnection: Keep-Alive\r\n\r\n"
+        ));
+        assert!(wants_close(
+            b"GET / HTTP/1.1\r\nConnection: upgrade, close\r\n\r\n"
+        ));
+    }
+
+    #[test]
     fn finds_the_blank_line_wherever_it_is() {
         assert_eq!(header_end(b"GET / HTTP/1.1\r\n\r\n"), Some(18));
         assert_eq!(
@@ -84,6 +100,27 @@ mod tests {
     }
 }
 
+/// True when the client asked to close after this response: HTTP/1.0
+/// without `Connection: keep-alive`, or any `Connection: close`. (HTTP/1.0
+/// clients such as `ab` wait for the close to see the end of the exchange.)
+fn wants_close(head: &[u8]) -> bool {
+    let mut close = head.get(PREFIX.len()) == Some(&b'0');
+    for line in head.split(|&b| b == b'\n').skip(1) {
+        let name_len = b"connection:".len();
+        if line.len() > name_len && line[..name_len].eq_ignore_ascii_case(b"connection:") {
+            for token in line[name_len..].split(|&b| b == b',') {
+                let token = token.trim_ascii();
+                if token.eq_ignore_ascii_case(b"close") {
+                    close = true;
+                } else if token.eq_ignore_ascii_case(b"keep-alive") {
+                    close = false;
+                }
+            }
+        }
+    }
+    close
+}
+
 fn on_message(conn: &TcpConnectionPtr, buf: &mut Buffer) {
     OUT.with(|out| {
         let mut out = out.borrow_mut();
@@ -102,7 +139,12 @@ fn on_message(conn: &TcpConnectionPtr, buf: &mut Buffer) {
             match header_end(data) {
                 Some(end) => {
                     out.extend_from_slice(RESPONSE);
+                    close = wants_close(&data[..end]);
                     buf.retrieve(end);
+                    if close {
+                        buf.retrieve_all(); // nothing after this request is read
+                        break;
+                    }
                 }
                 None if data.len() > MAX_HEADER => {
                     out.extend_from_slice(BAD_REQUEST);

@@ -17,7 +17,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
-use support::{assert_silent, connect, read_n};
+use support::{assert_silent, connect, read_n, read_to_eof};
 
 const LIMIT: Duration = Duration::from_secs(60);
 const RESPONSE: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 13\r\n\r\nHello, World!";
@@ -133,10 +133,31 @@ fn one_get_gets_exactly_one_response() {
         c.write_all(GET).unwrap();
         assert_one_response(&mut c);
         assert_silent(&mut c, QUIET);
-        // HTTP/1.0 requests get the same answer.
-        c.write_all(b"GET / HTTP/1.0\r\n\r\n").unwrap();
+        // HTTP/1.0 with keep-alive gets the same answer and stays open.
+        c.write_all(b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
+            .unwrap();
         assert_one_response(&mut c);
         assert_silent(&mut c, QUIET);
+    });
+}
+
+#[test]
+fn http10_and_connection_close_are_answered_then_closed() {
+    with_timeout(LIMIT, || {
+        let ex = start_example(2);
+        for req in [
+            &b"GET / HTTP/1.0\r\n\r\n"[..],
+            b"GET / HTTP/1.1\r\nConnection: close\r\n\r\n",
+            // Requests after the closing one are not answered.
+            b"GET / HTTP/1.0\r\n\r\nGET / HTTP/1.1\r\n\r\n",
+        ] {
+            let mut c = connect(ex.addr);
+            c.write_all(req).unwrap();
+            assert_eq!(
+                String::from_utf8_lossy(&read_to_eof(&mut c)),
+                String::from_utf8_lossy(RESPONSE)
+            );
+        }
     });
 }
 
