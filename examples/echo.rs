@@ -60,46 +60,6 @@ fn header_end(data: &[u8]) -> Option<usize> {
     None
 }
 
-#[cfg(test)]
-mod tests {
-    use super::header_end;
-
-    #[test]
-    fn close_rules() {
-        use super::wants_close;
-        assert!(!wants_close(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"));
-        assert!(wants_close(b"GET / HTTP/1.1\r\nConnection: close\r\n\r\n"));
-        assert!(wants_close(b"GET / HTTP/1.0\r\n\r\n"));
-        assert!(!wants_close(
-            b"GET / HTTP/1.0\r\nconnection: Keep-Alive\r\n\r\n"
-        ));
-        assert!(wants_close(
-            b"GET / HTTP/1.1\r\nConnection: upgrade, close\r\n\r\n"
-        ));
-    }
-
-    #[test]
-    fn finds_the_blank_line_wherever_it_is() {
-        assert_eq!(header_end(b"GET / HTTP/1.1\r\n\r\n"), Some(18));
-        assert_eq!(
-            header_end(b"GET / HTTP/1.1\r\nHost: x\r\n\r\nGET"),
-            Some(27)
-        );
-        assert_eq!(header_end(b"GET / HTTP/1.1\r\nHost: x\r\n\r"), None);
-        assert_eq!(header_end(b"\r\n\r\n"), Some(4));
-        assert_eq!(header_end(b"a\r\r\n\r\n"), Some(6));
-        assert_eq!(header_end(b"ab\n\r\n\r\n"), Some(7));
-        assert_eq!(header_end(b"\r\n\r"), None);
-        // Every split of every prefix agrees with a naive search.
-        let req = b"GET / HTTP/1.1\r\nA: b\r\n\r\n\r\r\n\n\r\n\r\n";
-        for end in 0..=req.len() {
-            let d = &req[..end];
-            let naive = d.windows(4).position(|w| w == b"\r\n\r\n").map(|p| p + 4);
-            assert_eq!(header_end(d), naive, "{d:?}");
-        }
-    }
-}
-
 /// True when the client asked to close after this response: HTTP/1.0
 /// without `Connection: keep-alive`, or any `Connection: close`. (HTTP/1.0
 /// clients such as `ab` wait for the close to see the end of the exchange.)
@@ -202,4 +162,44 @@ fn run() -> std::io::Result<()> {
     server.start()?;
     tracing::info!(addr = %server.local_addr(), threads, poller = ?poller, "EchoServer listening");
     lp.run()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::header_end;
+
+    #[test]
+    fn close_rules() {
+        use super::wants_close;
+        assert!(!wants_close(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"));
+        assert!(wants_close(b"GET / HTTP/1.1\r\nConnection: close\r\n\r\n"));
+        assert!(wants_close(b"GET / HTTP/1.0\r\n\r\n"));
+        assert!(!wants_close(
+            b"GET / HTTP/1.0\r\nconnection: Keep-Alive\r\n\r\n"
+        ));
+        assert!(wants_close(
+            b"GET / HTTP/1.1\r\nConnection: upgrade, close\r\n\r\n"
+        ));
+    }
+
+    #[test]
+    fn finds_the_blank_line_wherever_it_is() {
+        assert_eq!(header_end(b"GET / HTTP/1.1\r\n\r\n"), Some(18));
+        assert_eq!(
+            header_end(b"GET / HTTP/1.1\r\nHost: x\r\n\r\nGET"),
+            Some(27)
+        );
+        assert_eq!(header_end(b"GET / HTTP/1.1\r\nHost: x\r\n\r"), None);
+        assert_eq!(header_end(b"\r\n\r\n"), Some(4));
+        assert_eq!(header_end(b"a\r\r\n\r\n"), Some(6));
+        assert_eq!(header_end(b"ab\n\r\n\r\n"), Some(7));
+        assert_eq!(header_end(b"\r\n\r"), None);
+        // Every split of every prefix agrees with a naive search.
+        let req = b"GET / HTTP/1.1\r\nA: b\r\n\r\n\r\r\n\n\r\n\r\n";
+        for end in 0..=req.len() {
+            let d = &req[..end];
+            let naive = d.windows(4).position(|w| w == b"\r\n\r\n").map(|p| p + 4);
+            assert_eq!(header_end(d), naive, "{d:?}");
+        }
+    }
 }
