@@ -16,6 +16,10 @@
 
 #[path = "common/args.rs"]
 mod args;
+#[path = "common/http_framing.rs"]
+mod http_framing;
+
+use http_framing::{header_end, wants_close, PREFIX};
 
 use muduo::{Buffer, EventLoop, PollerKind, TcpConnectionPtr, TcpServer};
 use std::cell::RefCell;
@@ -28,7 +32,6 @@ usage: echo [--addr IP:PORT] [--threads N] [--poller epoll|epoll-et|poll]
   --threads  I/O threads; 0 serves everything on the main loop (default 4)
   --poller   readiness backend (default epoll; MUDUO_USE_POLL=1 selects poll)";
 
-const PREFIX: &[u8] = b"GET / HTTP/1.";
 const RESPONSE: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 13\r\n\r\nHello, World!";
 const BAD_REQUEST: &[u8] =
     b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
@@ -40,45 +43,6 @@ const MAX_HEADER: usize = 8 * 1024;
 thread_local! {
     /// Responses of one batch of pipelined requests, sent with one write.
     static OUT: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
-}
-
-/// Length of the header section at the start of `data`, through its blank
-/// line, if it has arrived. Requests are short, so a skip loop beats a SIMD
-/// substring search whose setup costs more than the scan: a byte that is
-/// neither CR nor LF cannot be part of `\r\n\r\n`, so the next place the
-/// terminator can end is 4 bytes further.
-fn header_end(data: &[u8]) -> Option<usize> {
-    let mut i = 3;
-    while i < data.len() {
-        match data[i] {
-            b'\n' if &data[i - 3..i] == b"\r\n\r" => return Some(i + 1),
-            b'\n' => i += 2,
-            b'\r' => i += 1,
-            _ => i += 4,
-        }
-    }
-    None
-}
-
-/// True when the client asked to close after this response: HTTP/1.0
-/// without `Connection: keep-alive`, or any `Connection: close`. (HTTP/1.0
-/// clients such as `ab` wait for the close to see the end of the exchange.)
-fn wants_close(head: &[u8]) -> bool {
-    let mut close = head.get(PREFIX.len()) == Some(&b'0');
-    for line in head.split(|&b| b == b'\n').skip(1) {
-        let name_len = b"connection:".len();
-        if line.len() > name_len && line[..name_len].eq_ignore_ascii_case(b"connection:") {
-            for token in line[name_len..].split(|&b| b == b',') {
-                let token = token.trim_ascii();
-                if token.eq_ignore_ascii_case(b"close") {
-                    close = true;
-                } else if token.eq_ignore_ascii_case(b"keep-alive") {
-                    close = false;
-                }
-            }
-        }
-    }
-    close
 }
 
 fn on_message(conn: &TcpConnectionPtr, buf: &mut Buffer) {
@@ -162,44 +126,4 @@ fn run() -> std::io::Result<()> {
     server.start()?;
     tracing::info!(addr = %server.local_addr(), threads, poller = ?poller, "EchoServer listening");
     lp.run()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::header_end;
-
-    #[test]
-    fn close_rules() {
-        use super::wants_close;
-        assert!(!wants_close(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"));
-        assert!(wants_close(b"GET / HTTP/1.1\r\nConnection: close\r\n\r\n"));
-        assert!(wants_close(b"GET / HTTP/1.0\r\n\r\n"));
-        assert!(!wants_close(
-            b"GET / HTTP/1.0\r\nconnection: Keep-Alive\r\n\r\n"
-        ));
-        assert!(wants_close(
-            b"GET / HTTP/1.1\r\nConnection: upgrade, close\r\n\r\n"
-        ));
-    }
-
-    #[test]
-    fn finds_the_blank_line_wherever_it_is() {
-        assert_eq!(header_end(b"GET / HTTP/1.1\r\n\r\n"), Some(18));
-        assert_eq!(
-            header_end(b"GET / HTTP/1.1\r\nHost: x\r\n\r\nGET"),
-            Some(27)
-        );
-        assert_eq!(header_end(b"GET / HTTP/1.1\r\nHost: x\r\n\r"), None);
-        assert_eq!(header_end(b"\r\n\r\n"), Some(4));
-        assert_eq!(header_end(b"a\r\r\n\r\n"), Some(6));
-        assert_eq!(header_end(b"ab\n\r\n\r\n"), Some(7));
-        assert_eq!(header_end(b"\r\n\r"), None);
-        // Every split of every prefix agrees with a naive search.
-        let req = b"GET / HTTP/1.1\r\nA: b\r\n\r\n\r\r\n\n\r\n\r\n";
-        for end in 0..=req.len() {
-            let d = &req[..end];
-            let naive = d.windows(4).position(|w| w == b"\r\n\r\n").map(|p| p + 4);
-            assert_eq!(header_end(d), naive, "{d:?}");
-        }
-    }
 }
