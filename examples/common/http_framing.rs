@@ -27,6 +27,10 @@ pub fn header_end(data: &[u8]) -> Option<usize> {
 /// clients such as `ab` wait for the close to see the end of the exchange.)
 pub fn wants_close(head: &[u8]) -> bool {
     let mut close = head.get(PREFIX.len()) == Some(&b'0');
+    // No 'C' or 'c' after the request line: no `Connection` field to read.
+    if memchr::memchr2(b'C', b'c', &head[PREFIX.len().min(head.len())..]).is_none() {
+        return close;
+    }
     for line in head.split(|&b| b == b'\n').skip(1) {
         let name_len = b"connection:".len();
         if line.len() > name_len && line[..name_len].eq_ignore_ascii_case(b"connection:") {
