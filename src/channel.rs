@@ -221,22 +221,23 @@ impl Registry {
 
     /// The handler behind a live token (used to reach a connection's state).
     pub(crate) fn handler(&self, token: Token) -> Option<Rc<dyn ChannelHandler>> {
-        match self.slots.borrow().get(index_of(token)) {
-            Some(s) if s.token == token => Some(s.handler.clone()),
-            _ => None,
-        }
+        self.with_slot(token, |s| s.handler.clone())
     }
 
     fn current(&self, token: Token) -> Option<(Interest, Rc<dyn ChannelHandler>)> {
-        match self.slots.borrow().get(index_of(token)) {
-            Some(s) if s.token == token => Some((s.interest, s.handler.clone())),
-            _ => None,
-        }
+        self.with_slot(token, |s| (s.interest, s.handler.clone()))
     }
 
     fn interest(&self, token: Token) -> Option<Interest> {
+        self.with_slot(token, |s| s.interest)
+    }
+
+    /// Reads the live slot of `token`; `None` when the token is stale (its
+    /// slot is empty or was reused by a newer channel).
+    #[inline]
+    fn with_slot<R>(&self, token: Token, f: impl FnOnce(&Slot) -> R) -> Option<R> {
         match self.slots.borrow().get(index_of(token)) {
-            Some(s) if s.token == token => Some(s.interest),
+            Some(s) if s.token == token => Some(f(s)),
             _ => None,
         }
     }

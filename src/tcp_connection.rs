@@ -242,18 +242,7 @@ impl TcpConnection {
         if !self.connected() {
             return;
         }
-        if self.lp.is_in_loop_thread() {
-            if let Some(core) = self.core() {
-                core.send_in_loop(&data);
-            }
-        } else {
-            let conn = self.clone();
-            self.lp.queue_in_loop(move || {
-                if let Some(core) = conn.core() {
-                    core.send_in_loop(&data);
-                }
-            });
-        }
+        self.run_on_core(move |core| core.send_in_loop(&data));
     }
 
     /// Sends the readable bytes of `buf` and empties it.
@@ -285,30 +274,14 @@ impl TcpConnection {
             offset,
             remaining: len,
         };
-        if self.lp.is_in_loop_thread() {
-            if let Some(core) = self.core() {
-                core.send_file_in_loop(range);
-            }
-        } else {
-            let conn = self.clone();
-            self.lp.queue_in_loop(move || {
-                if let Some(core) = conn.core() {
-                    core.send_file_in_loop(range);
-                }
-            });
-        }
+        self.run_on_core(move |core| core.send_file_in_loop(range));
     }
 
     /// Half-closes: once everything queued is written, sends FIN. Reading
     /// goes on until the peer closes too.
     pub fn shutdown(self: &Arc<Self>) {
         if self.transition(ConnectionState::Connected, ConnectionState::Disconnecting) {
-            let conn = self.clone();
-            self.lp.run_in_loop(move || {
-                if let Some(core) = conn.core() {
-                    core.shutdown_in_loop();
-                }
-            });
+            self.run_on_core(|core| core.shutdown_in_loop());
         }
     }
 
@@ -318,12 +291,7 @@ impl TcpConnection {
         if self.transition(ConnectionState::Connected, ConnectionState::Disconnecting)
             || self.state() == ConnectionState::Disconnecting
         {
-            let conn = self.clone();
-            self.lp.queue_in_loop(move || {
-                if let Some(core) = conn.core() {
-                    core.handle_close();
-                }
-            });
+            self.queue_on_core(|core| core.handle_close());
         }
     }
 
@@ -356,20 +324,34 @@ impl TcpConnection {
 
     fn set_reading(self: &Arc<Self>, on: bool) {
         self.reading.store(on, Ordering::Release);
-        let conn = self.clone();
-        self.lp.run_in_loop(move || {
-            if let Some(core) = conn.core() {
-                core.apply_reading();
-            }
-        });
+        self.run_on_core(|core| core.apply_reading());
     }
 
     /// Closes once queued output is written (used by `TcpServer::stop`).
     pub(crate) fn close_when_flushed(self: &Arc<Self>) {
+        self.run_on_core(|core| core.close_when_flushed());
+    }
+
+    /// Runs `f` on the connection's loop-thread half: at once on the loop
+    /// thread, else queued to the loop with an `Arc` of the connection.
+    /// Does nothing once the connection has left its loop.
+    fn run_on_core(self: &Arc<Self>, f: impl FnOnce(&ConnCore) + Send + 'static) {
+        if self.lp.is_in_loop_thread() {
+            if let Some(core) = self.core() {
+                f(&core);
+            }
+        } else {
+            self.queue_on_core(f);
+        }
+    }
+
+    /// Like [`run_on_core`](Self::run_on_core), but always from the loop's
+    /// queue, so never inside the caller's own callback.
+    fn queue_on_core(self: &Arc<Self>, f: impl FnOnce(&ConnCore) + Send + 'static) {
         let conn = self.clone();
-        self.lp.run_in_loop(move || {
+        self.lp.queue_in_loop(move || {
             if let Some(core) = conn.core() {
-                core.close_when_flushed();
+                f(&core);
             }
         });
     }

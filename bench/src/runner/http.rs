@@ -189,23 +189,38 @@ pub fn figures(samples: &[Sample]) -> Option<Figures> {
 
 /// Runs every load against every stack (alternating stacks within each
 /// round) and adds the section.
+/// Runs per cell and seconds per wrk run. Shared with the `httpserver`
+/// section, which reuses these runs and so must follow the same plan.
+pub fn wrk_plan(mode: Mode) -> (usize, u32) {
+    match mode {
+        Mode::Smoke => (1, 1),
+        Mode::Short | Mode::Full => (3, 3),
+    }
+}
+
+/// Records the two wrk command lines both HTTP sections run.
+pub fn record_wrk_commands(report: &mut Report, secs: u32) {
+    report.command(format!("wrk -c 100 -t 2 -d {secs}s http://127.0.0.1:PORT/"));
+    report.command(format!(
+        "wrk -c 100 -t 2 -d {secs}s -s bench/lua/pipeline.lua http://127.0.0.1:PORT/"
+    ));
+}
+
 pub fn run(mode: Mode, paths: &Paths, report: &mut Report) {
     if let Err(e) = ensure_tool("wrk", "wrk") {
         report.note(format!("HTTP: {e}"));
         return;
     }
-    let (loads, runs, secs) = match mode {
-        Mode::Smoke => (vec![Load::Pipelined], 1, 1),
-        Mode::Short | Mode::Full => (vec![Load::KeepAlive, Load::Pipelined], 3, 3),
+    let loads = match mode {
+        Mode::Smoke => vec![Load::Pipelined],
+        Mode::Short | Mode::Full => vec![Load::KeepAlive, Load::Pipelined],
     };
+    let (runs, secs) = wrk_plan(mode);
     let stacks = report.available(stacks(paths), paths);
     for s in &stacks {
         report.command(s.shown(paths));
     }
-    report.command(format!("wrk -c 100 -t 2 -d {secs}s http://127.0.0.1:PORT/"));
-    report.command(format!(
-        "wrk -c 100 -t 2 -d {secs}s -s bench/lua/pipeline.lua http://127.0.0.1:PORT/"
-    ));
+    record_wrk_commands(report, secs);
     let mut results: BTreeMap<(Load, String), Vec<Sample>> = BTreeMap::new();
     for &load in &loads {
         for run in 0..runs {

@@ -115,17 +115,11 @@ pub fn run(mode: Mode, paths: &Paths, report: &mut Report) {
         return;
     }
     let loads = [Load::KeepAlive, Load::Pipelined];
-    let (runs, secs) = match mode {
-        Mode::Smoke => (1, 1),
-        Mode::Short | Mode::Full => (3, 3),
-    };
+    let (runs, secs) = http::wrk_plan(mode);
     for s in &stacks {
         report.command(s.shown(paths));
     }
-    report.command(format!("wrk -c 100 -t 2 -d {secs}s http://127.0.0.1:PORT/"));
-    report.command(format!(
-        "wrk -c 100 -t 2 -d {secs}s -s bench/lua/pipeline.lua http://127.0.0.1:PORT/"
-    ));
+    http::record_wrk_commands(report, secs);
 
     // wrk: reuse what the `http` section measured, run the rest (rounds
     // alternate between the two servers as everywhere else).
