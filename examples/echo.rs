@@ -11,13 +11,15 @@
 //! queued for it the server stops reading from it until they are written.
 //!
 //! ```text
-//! cargo run --release --example echo -- [--addr 127.0.0.1:8000] [--threads 4] [--poller epoll|epoll-et|poll]
+//! cargo run --release --example echo -- [--addr 127.0.0.1:8000] [--threads 4] [--poller epoll|epoll-et|poll|uring|auto]
 //! ```
 
 #[path = "common/args.rs"]
 mod args;
 #[path = "common/http_framing.rs"]
 mod http_framing;
+#[path = "common/inspect.rs"]
+mod inspect;
 
 use http_framing::{header_end, wants_close, PREFIX};
 
@@ -27,10 +29,10 @@ use std::net::SocketAddr;
 
 const USAGE: &str = "echo: TCP echo server that answers `GET / HTTP/1.x` with Hello, World!
 
-usage: echo [--addr IP:PORT] [--threads N] [--poller epoll|epoll-et|poll]
+usage: echo [--addr IP:PORT] [--threads N] [--poller epoll|epoll-et|poll|uring|auto]
   --addr     listen address (default 127.0.0.1:8000)
   --threads  I/O threads; 0 serves everything on the main loop (default 4)
-  --poller   readiness backend (default epoll; MUDUO_USE_POLL=1 selects poll)";
+  --poller   backend (default epoll; MUDUO_BACKEND=epoll|poll|uring|auto or MUDUO_USE_POLL=1 choose too)";
 
 const RESPONSE: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 13\r\n\r\nHello, World!";
 const BAD_REQUEST: &[u8] =
@@ -56,7 +58,13 @@ fn on_message(conn: &TcpConnectionPtr, buf: &mut Buffer) {
                 break; // maybe the start of a request: wait for the rest
             }
             if !data.starts_with(PREFIX) {
-                out.extend_from_slice(data); // plain echo
+                // Plain echo: straight from the input buffer, unless HTTP
+                // responses of this batch must go out first.
+                if out.is_empty() {
+                    conn.send(data);
+                } else {
+                    out.extend_from_slice(data);
+                }
                 buf.retrieve_all();
                 break;
             }
@@ -94,7 +102,7 @@ fn main() {
 
 fn run() -> std::io::Result<()> {
     args::init_logging();
-    let args = args::Args::parse(USAGE);
+    let args = args::Args::parse(&format!("{USAGE}\n{}", inspect::USAGE));
     let addr: SocketAddr = args.get("addr", "127.0.0.1:8000".parse().unwrap());
     let threads: usize = args.get("threads", 4);
     let poller: PollerKind = args.get("poller", PollerKind::from_env());
@@ -125,5 +133,6 @@ fn run() -> std::io::Result<()> {
     });
     server.start()?;
     tracing::info!(addr = %server.local_addr(), threads, poller = ?poller, "EchoServer listening");
+    let _inspector = inspect::attach(&args, &server)?;
     lp.run()
 }

@@ -1,11 +1,13 @@
 //! An HTTP/1.1 server on `muduo::http::HttpServer`, in the spirit of
 //! muduo's `HttpServer_test`.
 //!
-//! * `/` answers `Hello, World!`
-//! * `/hello` answers `hello, world!\n` (as muduo's test server)
-//! * `/echo` returns the request body (POST, also chunked uploads)
-//! * `/files/...` serves `--root DIR` when given
-//! * anything else is 404
+//! * `GET /` answers `Hello, World!`
+//! * `GET /hello` answers `hello, world!\n` (as muduo's test server)
+//! * `POST /echo` (or PUT) returns the request body (also chunked uploads)
+//! * `GET /files/...` serves `--root DIR` when given
+//! * anything else is 404; a method the path does not take is 405 with
+//!   `Allow`, a method the server does not know is 501 (methods are
+//!   case-sensitive: `get` is not `GET`), `OPTIONS` lists what a path takes.
 //!
 //! ```text
 //! cargo run --release --example http_server -- [--addr 127.0.0.1:8000] [--threads 4]
@@ -13,6 +15,8 @@
 
 #[path = "common/args.rs"]
 mod args;
+#[path = "common/inspect.rs"]
+mod inspect;
 
 use muduo::http::{HttpLimits, HttpServer, Method, StaticFiles};
 use muduo::EventLoop;
@@ -31,7 +35,8 @@ usage: http_server [options]
   --max-uri-len N         request target limit (default 4096) -> 414
   --max-body-bytes N      request body limit (default 1048576) -> 413
   --header-timeout SECS   time allowed to send one request (default 10) (slowloris)
-  --idle-timeout SECS     keep-alive idle limit (default 60)";
+  --idle-timeout SECS     keep-alive idle limit (default 60)
+  --send-timeout SECS     close a client that reads nothing of a response for this long (default 60)";
 
 fn main() {
     args::main_with("http_server", run);
@@ -39,7 +44,7 @@ fn main() {
 
 fn run() -> std::io::Result<()> {
     args::init_logging();
-    let args = args::Args::parse(USAGE);
+    let args = args::Args::parse(&format!("{USAGE}\n{}", inspect::USAGE));
     let addr: SocketAddr = args.get("addr", "127.0.0.1:8000".parse().unwrap());
     let threads: usize = args.get("threads", 4);
     let defaults = HttpLimits::default();
@@ -60,39 +65,89 @@ fn run() -> std::io::Result<()> {
     let mut server = HttpServer::new(&lp, addr, "http")?;
     server.set_thread_num(threads);
     server.set_limits(limits);
-    server.set_header_timeout(Duration::from_secs_f64(args.get("header-timeout", 10.0)));
-    server.set_idle_timeout(Duration::from_secs_f64(args.get("idle-timeout", 60.0)));
+    server.set_header_timeout(args.get_secs("header-timeout", Duration::from_secs(10)));
+    server.set_idle_timeout(args.get_secs("idle-timeout", Duration::from_secs(60)));
+    server.set_send_timeout(args.get_secs("send-timeout", Duration::from_secs(60)));
     server.set_worker_threads(args.get("workers", 0))?;
-    server.set_handler(move |req, resp| match req.path() {
-        "/" => {
-            resp.set_content_type("text/plain")
-                .set_body("Hello, World!");
-        }
-        "/hello" => {
-            resp.set_content_type("text/plain")
-                .set_body("hello, world!\n");
-        }
-        "/echo" => {
-            if *req.method() == Method::Post || *req.method() == Method::Put {
-                resp.set_content_type("application/octet-stream")
-                    .set_body(req.body().to_vec());
-            } else {
-                resp.set_status(405, "Method Not Allowed")
-                    .add_header("Allow", "POST, PUT");
-            }
-        }
-        path if statics.as_ref().is_some_and(|s| s.handles(path)) => {
-            if let Some(s) = &statics {
-                s.serve(req, resp);
-            }
-        }
-        _ => {
-            resp.set_status(404, "Not Found")
+    server.set_handler(move |req, resp| {
+        let path = req.path();
+        let route = if path == "/" || path == "/hello" {
+            Route::Page
+        } else if path == "/echo" {
+            Route::Echo
+        } else if statics.as_ref().is_some_and(|s| s.handles(path)) {
+            Route::Files
+        } else {
+            return not_found(resp);
+        };
+        let allowed = route.methods();
+        let method = req.method();
+        if let Method::Other(_) = method {
+            resp.set_status(501, "Not Implemented")
                 .set_content_type("text/plain")
-                .set_body("Not Found\n");
+                .set_body("Not Implemented\n");
+        } else if *method == Method::Options {
+            resp.set_status(204, "No Content")
+                .add_header("Allow", allowed_header(allowed));
+        } else if !allowed.contains(method) {
+            resp.set_status(405, "Method Not Allowed")
+                .add_header("Allow", allowed_header(allowed))
+                .set_content_type("text/plain")
+                .set_body("Method Not Allowed\n");
+        } else {
+            match route {
+                Route::Page if path == "/" => {
+                    resp.set_content_type("text/plain")
+                        .set_body("Hello, World!");
+                }
+                Route::Page => {
+                    resp.set_content_type("text/plain")
+                        .set_body("hello, world!\n");
+                }
+                Route::Echo => {
+                    resp.set_content_type("application/octet-stream")
+                        .set_body(req.body().to_vec());
+                }
+                Route::Files => {
+                    if let Some(s) = &statics {
+                        s.serve(req, resp);
+                    }
+                }
+            }
         }
     });
     server.start()?;
     tracing::info!(addr = %server.local_addr(), threads, "http server listening");
+    let _inspector = inspect::attach(&args, server.tcp_server())?;
     lp.run()
+}
+
+/// What a path is, and so which methods it takes.
+#[derive(Clone, Copy)]
+enum Route {
+    Page,
+    Echo,
+    Files,
+}
+
+impl Route {
+    fn methods(self) -> &'static [Method] {
+        match self {
+            Route::Page | Route::Files => &[Method::Get, Method::Head],
+            Route::Echo => &[Method::Post, Method::Put],
+        }
+    }
+}
+
+/// The `Allow` value for a route: its methods plus `OPTIONS`.
+fn allowed_header(methods: &[Method]) -> String {
+    let mut names: Vec<&str> = methods.iter().map(Method::as_str).collect();
+    names.push("OPTIONS");
+    names.join(", ")
+}
+
+fn not_found(resp: &mut muduo::http::HttpResponse) {
+    resp.set_status(404, "Not Found")
+        .set_content_type("text/plain")
+        .set_body("Not Found\n");
 }

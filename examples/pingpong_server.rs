@@ -13,7 +13,7 @@ use std::net::SocketAddr;
 
 const USAGE: &str = "pingpong_server: echo server for throughput benchmarks
 
-usage: pingpong_server [--addr IP:PORT] [--threads N] [--poller epoll|epoll-et|poll]
+usage: pingpong_server [--addr IP:PORT] [--threads N] [--poller epoll|epoll-et|poll|uring|auto]
   --addr     listen address (default 127.0.0.1:8001)
   --threads  I/O threads; 0 serves everything on the main loop (default 0)";
 

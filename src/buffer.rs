@@ -21,10 +21,11 @@
 //! connection costs no buffer memory, and [`Buffer::shrink`] gives memory
 //! back after a burst.
 
-use std::cell::Cell;
+use std::cell::RefCell;
 use std::collections::TryReserveError;
 use std::fmt;
 use std::io::{self, IoSliceMut};
+use std::rc::Rc;
 
 use rustix::fd::AsFd;
 
@@ -62,9 +63,14 @@ pub const READ_FD_EXTRA: usize = 64 * 1024;
 ///   read.
 ///
 /// A `Buffer` is plain data: it is `Send` (it can be moved to another
-/// thread) but it is not meant to be shared; in muduo-rs each connection
-/// owns its input and output buffers and touches them only on its event
-/// loop's thread. It does no locking.
+/// thread) but it is not meant to be shared. It does no locking.
+///
+/// In muduo-rs a connection owns its output buffer, but the input buffer
+/// its message callback sees is usually **lent**: each loop thread has one
+/// 64 KiB read area that connections read into in place, and a connection
+/// owns a private input buffer (taken from a small per-thread pool of
+/// spares) only while a partial message waits for more bytes. So keep no
+/// reference to the input buffer's memory past the callback.
 ///
 /// # Panics
 ///
@@ -115,26 +121,54 @@ pub struct Buffer {
 // Invariant: reader <= writer <= buf.len(), and buf.len() == 0 implies
 // reader == writer == 0.
 
+/// Spare input buffers kept per thread, and the largest one kept.
+const MAX_SPARES: usize = 64;
+const MAX_SPARE_CAPACITY: usize = READ_FD_EXTRA;
+/// A read area a callback grew beyond this is released after use.
+const MAX_AREA_CAPACITY: usize = 4 * (READ_FD_EXTRA + CHEAP_PREPEND);
+
 thread_local! {
-    /// The overflow area for `read_fd`, allocated on first use per thread.
-    /// Taken out while in use, so no `RefCell` borrow flag can panic.
-    static READ_EXTRA: Cell<Option<Box<[u8]>>> = const { Cell::new(None) };
+    /// The thread's read area: connections read into it in place and lend
+    /// it to the message callback (they hold an `Rc` of it, so the hot path
+    /// needs no thread-local lookup); [`Buffer::read_fd`] uses its writable
+    /// region as the overflow area. The only 64 KiB read memory per thread.
+    static READ_AREA: Rc<RefCell<Buffer>> = Rc::new(RefCell::new(Buffer::new()));
+    /// Emptied private input buffers, kept for the next connection whose
+    /// message straddles two reads, so such messages do not allocate.
+    static SPARES: RefCell<Vec<Buffer>> = const { RefCell::new(Vec::new()) };
 }
 
-/// Takes the thread's overflow area (allocating it on first use, or if the
-/// thread-local is being destroyed).
-fn take_read_extra() -> Box<[u8]> {
-    READ_EXTRA
-        .try_with(Cell::take)
+/// The calling thread's read area (see `READ_AREA`).
+pub(crate) fn thread_read_area() -> Rc<RefCell<Buffer>> {
+    READ_AREA
+        .try_with(Rc::clone)
+        .unwrap_or_else(|_| Rc::new(RefCell::new(Buffer::new())))
+}
+
+/// A private input buffer holding `data`, from the thread's spares when
+/// one is there.
+pub(crate) fn spare_buffer_with(data: &[u8]) -> Buffer {
+    let mut b = SPARES
+        .try_with(|t| t.borrow_mut().pop())
         .ok()
         .flatten()
-        .unwrap_or_else(|| vec![0u8; READ_FD_EXTRA].into_boxed_slice())
+        .unwrap_or_default();
+    b.append(data);
+    b
 }
 
-/// Gives the overflow area back to the thread for the next `read_fd`.
-fn return_read_extra(extra: Box<[u8]>) {
-    // If the thread-local is already destroyed, `extra` is simply dropped.
-    let _ = READ_EXTRA.try_with(move |cell| cell.set(Some(extra)));
+/// Keeps an emptied private input buffer for [`spare_buffer_with`].
+pub(crate) fn return_spare_buffer(mut b: Buffer) {
+    b.retrieve_all();
+    if b.capacity() == 0 || b.capacity() > MAX_SPARE_CAPACITY + CHEAP_PREPEND {
+        return;
+    }
+    let _ = SPARES.try_with(move |t| {
+        let mut t = t.borrow_mut();
+        if t.len() < MAX_SPARES {
+            t.push(b);
+        }
+    });
 }
 
 #[cold]
@@ -520,9 +554,33 @@ impl Buffer {
             self.writer += n;
             return Ok(n);
         }
-        let mut extra = take_read_extra();
-        let result = self.read_fd_with(fd, &mut extra);
-        return_read_extra(extra);
+        let area = thread_read_area();
+        let result = match area.try_borrow_mut() {
+            Ok(mut area) => {
+                if area.writable_bytes() < READ_FD_EXTRA {
+                    area.ensure_writable(READ_FD_EXTRA);
+                }
+                let writer = area.writer;
+                let result = self.read_fd_with(fd, &mut area.buf[writer..]);
+                area.retrieve_all();
+                if area.capacity() > MAX_AREA_CAPACITY {
+                    *area = Buffer::new();
+                }
+                result
+            }
+            // The area is lent out: this is a read into the area itself
+            // (edge-triggered reads until EAGAIN) or a re-entrant read. No
+            // overflow then: one plain read into the writable region.
+            Err(_) => {
+                if self.writable_bytes() == 0 {
+                    self.try_ensure_writable(INITIAL_SIZE)
+                        .map_err(out_of_memory)?;
+                }
+                let n = rustix::io::read(fd, &mut self.buf[self.writer..])?;
+                self.writer += n;
+                Ok(n)
+            }
+        };
         result
     }
 

@@ -27,19 +27,5 @@ pub type WriteCompleteCallback = Arc<dyn Fn(&TcpConnectionPtr) + Send + Sync>;
 /// the number of bytes then queued.
 pub type HighWaterMarkCallback = Arc<dyn Fn(&TcpConnectionPtr, usize) + Send + Sync>;
 
-/// Internal: told when a connection has closed, so its owner forgets it.
-pub(crate) type CloseCallback = Arc<dyn Fn(&TcpConnectionPtr) + Send + Sync>;
-
-/// The callbacks of one server or client, shared by all its connections.
-#[derive(Clone, Default)]
-pub(crate) struct ConnCallbacks {
-    pub(crate) connection: Option<ConnectionCallback>,
-    pub(crate) message: Option<MessageCallback>,
-    pub(crate) write_complete: Option<WriteCompleteCallback>,
-    pub(crate) high_water_mark: Option<HighWaterMarkCallback>,
-    pub(crate) high_water_mark_bytes: usize,
-    pub(crate) close: Option<CloseCallback>,
-}
-
 /// muduo's default high-water mark: 64 MiB queued for output.
 pub const DEFAULT_HIGH_WATER_MARK: usize = 64 * 1024 * 1024;

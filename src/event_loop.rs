@@ -1,9 +1,12 @@
 //! `EventLoop` (the reactor, one per thread) and `LoopHandle` (its thread-safe face).
 
 use crate::channel::{Channel, ChannelHandler, Registry};
-use crate::poller::{Interest, PollerKind, Ready, Token};
+use crate::driver::{self, Driver};
+use crate::gen_slab::GenSlab;
+use crate::poller::{Interest, PollerKind, Token};
+use crate::sync::lock;
 use crate::timer::{deadline_after, TimerId, TimerQueue};
-use rustix::fd::{AsFd, AsRawFd, OwnedFd};
+use rustix::fd::{AsFd, OwnedFd};
 use std::any::Any;
 use std::cell::{Cell, RefCell};
 use std::fmt;
@@ -11,7 +14,7 @@ use std::io;
 use std::ops::Deref;
 use std::rc::{Rc, Weak};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// A closure posted to a loop from any thread.
@@ -44,7 +47,6 @@ struct Shared {
     pending: Mutex<Vec<Task>>,
     has_pending: AtomicBool,
     quit: AtomicBool,
-    calling_pending: AtomicBool,
     alive: AtomicBool,
     next_timer: AtomicU64,
     timers_in_flight: AtomicUsize,
@@ -75,12 +77,10 @@ struct LoopInner {
     iteration: Cell<u64>,
     poll_return: Cell<Instant>,
     running: Cell<bool>,
-    events: RefCell<Vec<(Token, Ready)>>,
     spare_tasks: RefCell<Vec<Task>>,
     local: RefCell<Vec<Box<dyn FnOnce()>>>,
     spare_local: RefCell<Vec<Box<dyn FnOnce()>>>,
-    objects: RefCell<slab::Slab<(u64, Rc<dyn Any>)>>,
-    object_generation: Cell<u32>,
+    objects: RefCell<GenSlab<Rc<dyn Any>>>,
 }
 
 /// The reactor: muduo's `EventLoop`, one per thread.
@@ -143,15 +143,15 @@ impl EventLoopBuilder {
                 "this thread already has an EventLoop (one loop per thread)",
             ));
         }
-        let kind = self.kind.unwrap_or_else(PollerKind::from_env);
-        let mut poller = kind.build()?;
+        let (mut poller, kind) = Driver::new(self.kind.unwrap_or_else(PollerKind::from_env))?;
         let wakeup = rustix::event::eventfd(
             0,
             rustix::event::EventfdFlags::NONBLOCK | rustix::event::EventfdFlags::CLOEXEC,
         )?;
         let timers = TimerQueue::new()?;
-        poller.register(wakeup.as_raw_fd(), WAKEUP_TOKEN, Interest::READABLE)?;
-        poller.register(timers.fd().as_raw_fd(), TIMER_TOKEN, Interest::READABLE)?;
+        // The loop owns these two and keeps them until it is dropped.
+        poller.register(wakeup.as_fd(), WAKEUP_TOKEN, Interest::READABLE)?;
+        poller.register(timers.fd().as_fd(), TIMER_TOKEN, Interest::READABLE)?;
         let id = NEXT_LOOP_ID.fetch_add(1, Ordering::Relaxed);
         let name = self.name.unwrap_or_else(|| format!("loop-{id}"));
         let shared = Arc::new(Shared {
@@ -161,7 +161,6 @@ impl EventLoopBuilder {
             pending: Mutex::new(Vec::new()),
             has_pending: AtomicBool::new(false),
             quit: AtomicBool::new(false),
-            calling_pending: AtomicBool::new(false),
             alive: AtomicBool::new(true),
             next_timer: AtomicU64::new(1),
             timers_in_flight: AtomicUsize::new(0),
@@ -174,27 +173,17 @@ impl EventLoopBuilder {
             iteration: Cell::new(0),
             poll_return: Cell::new(Instant::now()),
             running: Cell::new(false),
-            events: RefCell::new(Vec::with_capacity(64)),
             spare_tasks: RefCell::new(Vec::new()),
             local: RefCell::new(Vec::new()),
             spare_local: RefCell::new(Vec::new()),
-            objects: RefCell::new(slab::Slab::new()),
-            object_generation: Cell::new(0),
+            objects: RefCell::new(GenSlab::default()),
         });
         CURRENT.with(|c| {
             c.id.set(id);
             *c.lp.borrow_mut() = Rc::downgrade(&inner);
         });
-        tracing::debug!(loop_id = id, poller = kind_name(kind), "event loop created");
+        tracing::debug!(loop_id = id, poller = kind.name(), "event loop created");
         Ok(EventLoop { inner })
-    }
-}
-
-fn kind_name(kind: PollerKind) -> &'static str {
-    match kind {
-        PollerKind::Epoll => "epoll",
-        PollerKind::EpollEdge => "epoll-et",
-        PollerKind::Poll => "poll",
     }
 }
 
@@ -266,12 +255,29 @@ impl EventLoop {
         self.inner.timers.borrow().len()
     }
 
-    /// Registers `fd` with `handler`, initially with no interest.
+    /// Registers `handler`'s fd ([`ChannelHandler::fd`]), initially with
+    /// no interest. Loop thread only.
     ///
-    /// The fd must stay open until the returned [`Channel`] is removed or
-    /// dropped; the channel never closes it.
-    pub fn register(&self, fd: &impl AsFd, handler: Rc<dyn ChannelHandler>) -> io::Result<Channel> {
-        Ok(self.inner.registry.add(fd.as_fd().as_raw_fd(), handler))
+    /// The handler owns the fd (or holds its owner), and the loop keeps the
+    /// handler until the returned [`Channel`] is removed or dropped, so the
+    /// fd cannot be closed while the loop polls it; on removal the fd leaves
+    /// the poller before the loop lets go of the handler. With
+    /// [`ChannelCallbacks`](crate::ChannelCallbacks), the fd's owner is
+    /// given to [`ChannelCallbacks::new`](crate::ChannelCallbacks::new).
+    ///
+    /// ```
+    /// use muduo::{ChannelCallbacks, EventLoop};
+    /// use std::rc::Rc;
+    /// # fn main() -> std::io::Result<()> {
+    /// let lp = EventLoop::new()?;
+    /// let (r, _w) = rustix::pipe::pipe()?;
+    /// let ch = lp.register(Rc::new(ChannelCallbacks::new(r)))?;
+    /// ch.enable_reading()?;
+    /// drop(ch); // out of the loop, then the read end closes
+    /// # Ok(()) }
+    /// ```
+    pub fn register(&self, handler: Rc<dyn ChannelHandler>) -> io::Result<Channel> {
+        Ok(self.inner.registry.add(handler))
     }
 
     /// The handler of the live channel `token`, if any.
@@ -279,40 +285,26 @@ impl EventLoop {
         self.inner.registry.handler(token)
     }
 
+    /// Every live channel's handler (the inspector lists connections with it).
+    pub(crate) fn handlers(&self) -> Vec<Rc<dyn ChannelHandler>> {
+        self.inner.registry.handlers()
+    }
+
     /// Keeps a loop-thread object alive in this loop and returns a key that
     /// other threads can carry (used for connectors). Keys carry a
     /// generation, so a removed key never finds a newer object.
     pub(crate) fn insert_object(&self, obj: Rc<dyn Any>) -> u64 {
-        let g = self.inner.object_generation.get().wrapping_add(1).max(1);
-        self.inner.object_generation.set(g);
-        let mut objects = self.inner.objects.borrow_mut();
-        let entry = objects.vacant_entry();
-        let key = ((g as u64) << 32) | entry.key() as u64;
-        entry.insert((key, obj));
-        key
+        self.inner.objects.borrow_mut().insert(obj)
     }
 
     /// The object stored under `key`, if still there.
     pub(crate) fn object(&self, key: u64) -> Option<Rc<dyn Any>> {
-        match self
-            .inner
-            .objects
-            .borrow()
-            .get((key & 0xffff_ffff) as usize)
-        {
-            Some((k, obj)) if *k == key => Some(obj.clone()),
-            _ => None,
-        }
+        self.inner.objects.borrow().get(key).cloned()
     }
 
     /// Removes and returns the object stored under `key`.
     pub(crate) fn remove_object(&self, key: u64) -> Option<Rc<dyn Any>> {
-        let mut objects = self.inner.objects.borrow_mut();
-        let idx = (key & 0xffff_ffff) as usize;
-        match objects.get(idx) {
-            Some((k, _)) if *k == key => Some(objects.remove(idx).1),
-            _ => None,
-        }
+        self.inner.objects.borrow_mut().remove(key)
     }
 
     /// Queues a closure that need not be `Send` to run on this loop after
@@ -404,39 +396,37 @@ impl EventLoop {
     fn run_until_quit(&self) -> io::Result<()> {
         let inner = &*self.inner;
         let shared = &*inner.handle.shared;
-        let mut events = std::mem::take(&mut *inner.events.borrow_mut());
-        let result = loop {
+        loop {
             if shared.quit.load(Ordering::Acquire) {
-                break Ok(());
+                return Ok(());
             }
             let busy =
                 shared.has_pending.load(Ordering::Acquire) || !inner.local.borrow().is_empty();
             let timeout = if busy { Some(Duration::ZERO) } else { None };
-            events.clear();
-            let polled = inner
-                .registry
-                .poller
-                .borrow_mut()
-                .poll(timeout, &mut events);
+            let entered = crate::inspect::counters::poll_entered(timeout);
+            let polled = inner.registry.driver.borrow_mut().wait(timeout);
             if let Err(e) = polled {
                 tracing::error!(error = %e, "poll failed; event loop stops");
-                break Err(e);
+                return Err(e);
             }
             let now = Instant::now();
+            crate::inspect::counters::poll_returned(entered, now);
             inner.poll_return.set(now);
             inner.iteration.set(inner.iteration.get() + 1);
-            for &(token, ready) in &events {
-                match token {
-                    WAKEUP_TOKEN => drain_wakeup(&shared.wakeup),
-                    TIMER_TOKEN => self.fire_timers(),
-                    _ => inner.registry.dispatch(token, ready, now),
+            driver::dispatch(&inner.registry, now, |token| match token {
+                WAKEUP_TOKEN => {
+                    drain_wakeup(&shared.wakeup);
+                    true
                 }
-            }
+                TIMER_TOKEN => {
+                    self.fire_timers();
+                    true
+                }
+                _ => false,
+            });
             self.run_local();
             self.run_pending();
-        };
-        *inner.events.borrow_mut() = events;
-        result
+        }
     }
 
     fn fire_timers(&self) {
@@ -481,11 +471,9 @@ impl EventLoop {
             std::mem::swap(&mut *q, &mut batch);
             shared.has_pending.store(false, Ordering::Release);
         }
-        shared.calling_pending.store(true, Ordering::Release);
         for task in batch.drain(..) {
             task();
         }
-        shared.calling_pending.store(false, Ordering::Release);
         *inner.spare_tasks.borrow_mut() = batch;
     }
 }
@@ -498,28 +486,10 @@ fn drain_wakeup(fd: &OwnedFd) {
     let _ = rustix::io::read(fd, &mut buf);
 }
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    // A closure that panicked while the lock was held cannot have left the
-    // Vec inconsistent, so a poisoned lock is still usable.
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
 impl Deref for EventLoop {
     type Target = LoopHandle;
     fn deref(&self) -> &LoopHandle {
         &self.inner.handle
-    }
-}
-
-impl AsRef<LoopHandle> for EventLoop {
-    fn as_ref(&self) -> &LoopHandle {
-        &self.inner.handle
-    }
-}
-
-impl AsRef<LoopHandle> for LoopHandle {
-    fn as_ref(&self) -> &LoopHandle {
-        self
     }
 }
 

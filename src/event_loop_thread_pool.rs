@@ -3,8 +3,8 @@
 use crate::event_loop::{EventLoop, LoopHandle};
 use crate::event_loop_thread::{EventLoopThread, ThreadInitCallback};
 use crate::poller::PollerKind;
+use crate::sync::RoundRobin;
 use std::io;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// N loop threads beside a base loop (muduo's `EventLoopThreadPool`).
 ///
@@ -31,7 +31,7 @@ pub struct EventLoopThreadPool {
     kind: Option<PollerKind>,
     threads: Vec<EventLoopThread>,
     loops: Vec<LoopHandle>,
-    next: AtomicUsize,
+    next: RoundRobin,
 }
 
 impl EventLoopThreadPool {
@@ -44,7 +44,7 @@ impl EventLoopThreadPool {
             kind: None,
             threads: Vec::new(),
             loops: Vec::new(),
-            next: AtomicUsize::new(0),
+            next: RoundRobin::default(),
         }
     }
 
@@ -96,7 +96,7 @@ impl EventLoopThreadPool {
         if self.loops.is_empty() {
             return &self.base;
         }
-        let i = self.next.fetch_add(1, Ordering::Relaxed) % self.loops.len();
+        let i = self.next.next(self.loops.len());
         &self.loops[i]
     }
 

@@ -12,13 +12,27 @@
 //!   [`LoopHandle::run_in_loop`] / [`LoopHandle::queue_in_loop`], adds
 //!   timers ([`LoopHandle::run_after`], [`LoopHandle::run_every`]) and
 //!   stops it with [`LoopHandle::quit`].
-//! * A [`Poller`](poller::Poller) (epoll level- or edge-triggered, or
-//!   `poll(2)`) reports readiness; a [`Channel`] ties one fd to a
-//!   [`ChannelHandler`] and receives only the events it asked for.
+//! * Each loop owns one driver, chosen with [`PollerKind`]: a readiness
+//!   [`Poller`](poller::Poller) (epoll level- or edge-triggered, or
+//!   `poll(2)`: "you may read now"), or io_uring, the completion backend
+//!   ("your read is done"; muduo's Reactor becomes a Proactor). A
+//!   [`Channel`] ties one fd to a [`ChannelHandler`] and receives only the
+//!   events it asked for, on every driver; TCP connections move their bytes
+//!   through a transport made for the driver, behind the same
+//!   [`TcpConnection`] API and callbacks.
 //! * [`EventLoopThread`] runs a loop on its own thread;
 //!   [`EventLoopThreadPool`] holds the sub-reactors of the main/sub
 //!   multi-reactor model, and [`ThreadPool`] the workers of the
 //!   "single reactor + worker threads" model.
+//!
+//! ## Signals
+//!
+//! Creating the first socket (a [`TcpServer`], a [`TcpClient`]) sets
+//! `SIGPIPE` to be **ignored process-wide**, as muduo does: a write to a
+//! socket the peer has closed then fails with `EPIPE` instead of killing
+//! the process. This also affects pipes and sockets the rest of the program
+//! writes to. Rust's own runtime already ignores `SIGPIPE` in `main`
+//! binaries; the call matters for programs that restored it.
 //!
 //! ## Threading rules
 //!
@@ -31,19 +45,27 @@ mod acceptor;
 pub mod buffer;
 mod callbacks;
 mod channel;
+pub mod codec;
+mod conn_state;
 mod connector;
+mod driver;
 mod event_loop;
 mod event_loop_thread;
 mod event_loop_thread_pool;
+mod gen_slab;
 pub mod http;
+pub mod inspect;
 mod output_queue;
 pub mod poller;
 mod socket;
+mod sync;
 mod tcp_client;
 mod tcp_connection;
 mod tcp_server;
 mod thread_pool;
 mod timer;
+mod transport;
+mod uring;
 
 pub use buffer::Buffer;
 pub use callbacks::{

@@ -124,18 +124,99 @@ impl OutputQueue {
                     }
                 }
                 Some(Item::File(range)) => {
-                    let (n, want) = send_range(fd, range)?;
+                    // A short sendfile does not mean the socket is full (the
+                    // file may have ended), so go on until it says EAGAIN
+                    // (an error here) or reports the end: with edge
+                    // triggering no further writable event would come.
+                    let (n, _) = send_range(fd, range)?;
                     rest.bytes -= n;
                     if range.remaining == 0 {
                         rest.items.pop_front();
-                    }
-                    if n < want {
-                        return Ok(Flushed::Partly);
                     }
                 }
             }
         }
     }
+}
+
+/// Bytes of a file read per chunk when a completion transport sends a file
+/// range through memory (its fallback for `sendfile`).
+const FILE_CHUNK: usize = 64 * 1024;
+
+impl OutputQueue {
+    /// For completion transports: takes the next bytes to send as a buffer
+    /// the caller owns until the kernel is done with it. File ranges are
+    /// read into memory chunk by chunk. `Ok(None)` when nothing is queued;
+    /// an error when a queued file cannot be read (or ended early).
+    pub(crate) fn take_chunk(&mut self) -> io::Result<Option<Buffer>> {
+        loop {
+            if !self.head.is_empty() {
+                return Ok(Some(std::mem::take(&mut self.head)));
+            }
+            let Some(rest) = self.rest.as_mut() else {
+                return Ok(None);
+            };
+            match rest.items.front_mut() {
+                None => {
+                    self.rest = None;
+                    return Ok(None);
+                }
+                Some(Item::Bytes(_)) => {
+                    if let Some(Item::Bytes(b)) = rest.items.pop_front() {
+                        rest.bytes -= b.readable_bytes() as u64;
+                        self.head = b;
+                    }
+                }
+                Some(Item::File(range)) => {
+                    let want = range.remaining.min(FILE_CHUNK as u64) as usize;
+                    let mut chunk = Buffer::with_capacity(want);
+                    chunk.ensure_writable(want);
+                    let n = read_file_at(&range.file, range.offset, chunk.writable_slice(), want)?;
+                    chunk.has_written(n);
+                    range.offset += n as u64;
+                    range.remaining -= n as u64;
+                    rest.bytes -= n as u64;
+                    if range.remaining == 0 {
+                        rest.items.pop_front();
+                    }
+                    return Ok(Some(chunk));
+                }
+            }
+        }
+    }
+
+    /// Takes the head buffer (empty when nothing is queued; its capacity
+    /// is reused), leaving an unallocated one.
+    pub(crate) fn take_head(&mut self) -> Buffer {
+        std::mem::take(&mut self.head)
+    }
+
+    /// Gives an emptied send buffer back as the head, so steady-state
+    /// sending reuses one allocation (only if the head is unallocated).
+    pub(crate) fn reuse_head(&mut self, mut buf: Buffer) -> Option<Buffer> {
+        if self.head.capacity() == 0 && self.head.is_empty() {
+            buf.retrieve_all();
+            self.head = buf;
+            None
+        } else {
+            Some(buf)
+        }
+    }
+}
+
+fn read_file_at(file: &File, offset: u64, out: &mut [u8], want: usize) -> io::Result<usize> {
+    use std::os::unix::fs::FileExt;
+    let want = want.min(out.len());
+    let n = retry_eintr(|| file.read_at(&mut out[..want], offset))?;
+    if n == 0 && want > 0 {
+        return Err(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            format!(
+                "file ended at offset {offset} before the promised range was sent (it shrank?)"
+            ),
+        ));
+    }
+    Ok(n)
 }
 
 /// One `sendfile` call for `range`; returns (sent, asked).

@@ -146,6 +146,12 @@ pub struct TcpInfo {
     pub snd_mss: u32,
     /// Receiver maximum segment size.
     pub rcv_mss: u32,
+    /// Bytes the peer has acknowledged over the connection's life
+    /// (`tcpi_bytes_acked`, Linux 4.2+; 0 on older kernels). It stops moving
+    /// when the peer stops reading and its receive window is full.
+    pub bytes_acked: u64,
+    /// Bytes queued in the kernel and not yet sent (`tcpi_notsent_bytes`).
+    pub notsent_bytes: u32,
 }
 
 /// Reads `TCP_INFO` (Linux).
@@ -180,6 +186,8 @@ pub(crate) fn tcp_info(fd: &impl AsFd) -> io::Result<TcpInfo> {
         pmtu: raw.tcpi_pmtu,
         snd_mss: raw.tcpi_snd_mss,
         rcv_mss: raw.tcpi_rcv_mss,
+        bytes_acked: raw.tcpi_bytes_acked,
+        notsent_bytes: raw.tcpi_notsent_bytes,
     })
 }
 

@@ -1,19 +1,22 @@
 //! `TcpClient`: one outgoing connection, with optional reconnection.
 
 use crate::buffer::Buffer;
-use crate::callbacks::{ConnCallbacks, TcpConnectionPtr, DEFAULT_HIGH_WATER_MARK};
-use crate::connector::Connector;
+use crate::callbacks::{TcpConnectionPtr, DEFAULT_HIGH_WATER_MARK};
+use crate::conn_state::ConnCallbacks;
+use crate::connector::{ConnectConfig, Connector};
 use crate::event_loop::{EventLoop, LoopHandle};
 use crate::socket;
+use crate::sync::lock;
 use crate::tcp_connection::TcpConnection;
 use rustix::fd::OwnedFd;
 use std::any::Any;
 use std::fmt;
+use std::io;
 use std::net::SocketAddr;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, Weak};
-use std::time::Instant;
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, Instant};
 
 struct ClientInner {
     lp: LoopHandle,
@@ -25,21 +28,27 @@ struct ClientInner {
     connector: AtomicU64,
     connection: Mutex<Option<TcpConnectionPtr>>,
     next_id: AtomicU64,
+    connect_timeout: Mutex<Option<Duration>>,
+    connect_failed: Mutex<Option<ConnectFailedCallback>>,
 }
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
+/// Called on the loop thread with the error of each failed connect attempt.
+type ConnectFailedCallback = Arc<dyn Fn(&io::Error) + Send + Sync>;
 
 /// A TCP client (muduo's `TcpClient`): connects to one server from a loop,
-/// retrying with exponential backoff (0.5 s doubling to 30 s) while the
-/// server is unreachable, and, with [`enable_retry`](Self::enable_retry),
-/// reconnecting after the connection is lost.
+/// retrying with exponential backoff (0.5 s doubling to 30 s, each delay
+/// randomised to 0.5-1.5x so many clients do not reconnect in lock-step)
+/// while the server is unreachable, and, with
+/// [`enable_retry`](Self::enable_retry), reconnecting after the connection
+/// is lost. An optional [connect timeout](Self::set_connect_timeout) bounds
+/// each attempt.
 ///
 /// Every method may be called from any thread. Dropping the client at any
 /// time (connecting, waiting to retry, connected, inside its own callbacks)
 /// is safe: pending work holds only weak references, the connector stops,
 /// and a live connection is closed.
+///
+/// Creating one ignores `SIGPIPE` process-wide (see the crate docs, "Signals").
 ///
 /// ```no_run
 /// use muduo::{EventLoop, TcpClient};
@@ -78,6 +87,8 @@ impl TcpClient {
                 connector: AtomicU64::new(0),
                 connection: Mutex::new(None),
                 next_id: AtomicU64::new(1),
+                connect_timeout: Mutex::new(None),
+                connect_failed: Mutex::new(None),
             }),
         }
     }
@@ -139,6 +150,22 @@ impl TcpClient {
         cbs.high_water_mark_bytes = bytes;
     }
 
+    /// Gives up on a connect attempt still in progress after `timeout` (the
+    /// server's SYN queue is full, the host does not answer) and retries
+    /// with backoff. Default: none (the kernel gives up after its SYN
+    /// retries, about two minutes). Takes effect for a connect started
+    /// after the call. Any thread.
+    pub fn set_connect_timeout(&self, timeout: Duration) {
+        *lock(&self.inner.connect_timeout) = Some(timeout);
+    }
+
+    /// Called on the loop thread with the error of every failed connect
+    /// attempt (refused, timed out, ...), before the retry is scheduled.
+    /// Set before [`connect`](Self::connect). Any thread.
+    pub fn set_connect_failed_callback(&self, f: impl Fn(&io::Error) + Send + Sync + 'static) {
+        *lock(&self.inner.connect_failed) = Some(Arc::new(f));
+    }
+
     /// Starts connecting (retrying with backoff while the server refuses).
     pub fn connect(&self) {
         self.inner.active.store(true, Ordering::Release);
@@ -177,11 +204,21 @@ impl ClientInner {
             return obj.downcast::<Connector>().ok();
         }
         let weak = Arc::downgrade(self);
+        let config = ConnectConfig {
+            timeout: *lock(&self.connect_timeout),
+        };
+        let failed = lock(&self.connect_failed).clone();
         let connector = Connector::new(
             self.server,
+            config,
             Box::new(move |fd| {
                 if let Some(inner) = weak.upgrade() {
                     inner.new_connection(fd);
+                }
+            }),
+            Box::new(move |e| {
+                if let Some(f) = &failed {
+                    f(e);
                 }
             }),
         );

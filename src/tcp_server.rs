@@ -2,12 +2,14 @@
 
 use crate::acceptor::Acceptor;
 use crate::buffer::Buffer;
-use crate::callbacks::{ConnCallbacks, TcpConnectionPtr, DEFAULT_HIGH_WATER_MARK};
+use crate::callbacks::{TcpConnectionPtr, DEFAULT_HIGH_WATER_MARK};
+use crate::conn_state::ConnCallbacks;
 use crate::event_loop::{EventLoop, LoopHandle};
 use crate::event_loop_thread::ThreadInitCallback;
 use crate::event_loop_thread_pool::EventLoopThreadPool;
 use crate::poller::{PollerKind, Token};
 use crate::socket;
+use crate::sync::{lock, wait_timeout, RoundRobin};
 use crate::tcp_connection::TcpConnection;
 use rustix::fd::OwnedFd;
 use std::any::Any;
@@ -16,8 +18,8 @@ use std::fmt;
 use std::io;
 use std::net::SocketAddr;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 /// Options fixed when the listening socket is created.
@@ -42,17 +44,13 @@ struct ServerInner {
     stopped: AtomicBool,
     /// The I/O loops; emptied by `stop` so no handle (and its eventfd) outlives them.
     loops: Mutex<Vec<LoopHandle>>,
-    next_loop: AtomicUsize,
+    next_loop: RoundRobin,
     pool: Mutex<Option<EventLoopThreadPool>>,
     connections: Mutex<HashMap<u64, TcpConnectionPtr>>,
     emptied: Condvar,
     next_id: AtomicU64,
     acceptor: AtomicU64,
     callbacks: OnceLock<Arc<ConnCallbacks>>,
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// A TCP server (muduo's `TcpServer`): an acceptor on the base loop and
@@ -65,6 +63,8 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 /// [`stop`](Self::stop), which muduo lacks, closes the listener, lets each
 /// connection flush (bounded by [`set_stop_timeout`](Self::set_stop_timeout)),
 /// closes them and joins the I/O threads; dropping the server stops it.
+///
+/// Creating one ignores `SIGPIPE` process-wide (see the crate docs, "Signals").
 ///
 /// ```no_run
 /// use muduo::{EventLoop, TcpServer};
@@ -115,7 +115,7 @@ impl TcpServer {
                 started: AtomicBool::new(false),
                 stopped: AtomicBool::new(false),
                 loops: Mutex::new(Vec::new()),
-                next_loop: AtomicUsize::new(0),
+                next_loop: RoundRobin::default(),
                 pool: Mutex::new(None),
                 connections: Mutex::new(HashMap::new()),
                 emptied: Condvar::new(),
@@ -325,7 +325,7 @@ impl ServerInner {
             if loops.is_empty() {
                 return;
             }
-            loops[self.next_loop.fetch_add(1, Ordering::Relaxed) % loops.len()].clone()
+            loops[self.next_loop.next(loops.len())].clone()
         };
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let conn = TcpConnection::new(lp.clone(), self.conn_prefix.clone(), id, fd, peer);
@@ -343,18 +343,14 @@ impl ServerInner {
     }
 
     fn wait_empty(&self, timeout: Duration) -> bool {
-        let deadline = Instant::now() + timeout;
+        let deadline = crate::timer::deadline_after(Instant::now(), timeout);
         let mut map = lock(&self.connections);
         while !map.is_empty() {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 return false;
             }
-            map = self
-                .emptied
-                .wait_timeout(map, left)
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
+            map = wait_timeout(&self.emptied, map, left);
         }
         true
     }

@@ -235,7 +235,10 @@ impl TimerQueue {
         match e.interval {
             Some(interval) if !e.cancelled && !interval.is_zero() => {
                 let mut n = e.fired;
-                let mut next = e.start + interval.saturating_mul(n.min(u32::MAX as u64) as u32);
+                let mut next = deadline_after(
+                    e.start,
+                    interval.saturating_mul(n.min(u32::MAX as u64) as u32),
+                );
                 if next <= now {
                     // Skip the periods the loop was too busy to fire.
                     let behind =

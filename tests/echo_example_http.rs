@@ -7,16 +7,13 @@
 //! first). The binary is looked up next to this test binary:
 //! `target/<profile>/deps/<test>` -> `target/<profile>/examples/echo`.
 
-mod common;
 mod support;
 
-use common::with_timeout;
-use std::io::{BufRead, BufReader, Write};
-use std::net::{SocketAddr, TcpStream};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::io::Write;
+use std::net::TcpStream;
 use std::time::Duration;
+use support::example::Example;
+use support::with_timeout;
 use support::{assert_silent, connect, read_n, read_to_eof};
 
 const LIMIT: Duration = Duration::from_secs(60);
@@ -25,96 +22,15 @@ const GET: &[u8] = b"GET / HTTP/1.1\r\nHost: localhost\r\nUser-Agent: muduo-test
 /// How long to wait for bytes that must not come.
 const QUIET: Duration = Duration::from_millis(200);
 
-/// The running example; killed (and reaped) on drop, also when a test panics.
-struct EchoExample {
-    child: Child,
-    addr: SocketAddr,
-}
-
-impl Drop for EchoExample {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn example_path() -> PathBuf {
-    let exe = std::env::current_exe().expect("current_exe");
-    // target/<profile>/deps/<test binary>
-    let profile_dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("test binary is not in target/<profile>/deps");
-    let path = profile_dir.join("examples").join("echo");
-    assert!(
-        path.is_file(),
-        "the echo example is not built at {}: run `cargo build --examples` \
-         (same profile as the tests) before `cargo test --test echo_example_http`",
-        path.display()
-    );
-    path
-}
-
-fn strip_ansi(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    let mut chars = s.chars();
-    while let Some(c) = chars.next() {
-        if c == '\x1b' {
-            // CSI: ESC [ ... final byte in @..~
-            for d in chars.by_ref() {
-                if ('@'..='~').contains(&d) && d != '[' {
-                    break;
-                }
-            }
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
+type EchoExample = Example;
 
 /// Starts `examples/echo --addr 127.0.0.1:0` and reads the listening
 /// address from its `EchoServer listening addr=...` log line.
 fn start_example(threads: usize) -> EchoExample {
-    let mut child = Command::new(example_path())
-        .args(["--addr", "127.0.0.1:0", "--threads", &threads.to_string()])
-        .env("RUST_LOG", "info")
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn the echo example");
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = mpsc::channel::<String>();
-    // Keeps draining stderr for the child's whole life, so its logging never blocks.
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines() {
-            let Ok(line) = line else { break };
-            let _ = tx.send(strip_ansi(&line));
-        }
-    });
-    let mut example = EchoExample {
-        child,
-        addr: "0.0.0.0:0".parse().unwrap(),
-    };
-    loop {
-        let line = match rx.recv_timeout(Duration::from_secs(20)) {
-            Ok(l) => l,
-            Err(_) => panic!("the echo example did not log its listening address"),
-        };
-        if let Some(rest) = line
-            .split_once("EchoServer listening")
-            .map(|(_, rest)| rest)
-        {
-            let addr = rest
-                .split_whitespace()
-                .find_map(|kv| kv.strip_prefix("addr="))
-                .unwrap_or_else(|| panic!("no addr= in log line {line:?}"));
-            example.addr = addr.parse().expect("listening address");
-            return example;
-        }
-    }
+    Example::start(
+        "echo",
+        &["--addr", "127.0.0.1:0", "--threads", &threads.to_string()],
+    )
 }
 
 fn assert_one_response(c: &mut TcpStream) {

@@ -1,11 +1,11 @@
 //! EventLoop: cross-thread closures, quit, one loop per thread; on every poller.
 
-mod common;
-use common::{with_timeout, POLLERS};
+mod support;
 use muduo::{EventLoop, PollerKind};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier};
 use std::time::Duration;
+use support::with_timeout;
 
 const LIMIT: Duration = Duration::from_secs(30);
 
@@ -72,7 +72,7 @@ fn eight_threads_post_in_order_poll() {
 
 #[test]
 fn quit_from_another_thread_ends_run() {
-    for kind in POLLERS {
+    for kind in support::pollers() {
         with_timeout(LIMIT, move || {
             let lp = EventLoop::builder().poller(kind).build().unwrap();
             let h = lp.handle();
@@ -89,7 +89,7 @@ fn quit_from_another_thread_ends_run() {
 
 #[test]
 fn quit_before_run_is_not_lost() {
-    for kind in POLLERS {
+    for kind in support::pollers() {
         with_timeout(LIMIT, move || {
             let lp = EventLoop::builder().poller(kind).build().unwrap();
             lp.quit();
@@ -117,7 +117,7 @@ fn second_loop_on_one_thread_is_refused() {
 
 #[test]
 fn closures_queued_while_quitting_still_run() {
-    for kind in POLLERS {
+    for kind in support::pollers() {
         with_timeout(LIMIT, move || {
             let lp = EventLoop::builder().poller(kind).build().unwrap();
             let ran = Arc::new(AtomicBool::new(false));
@@ -194,4 +194,35 @@ fn poller_from_env_and_parse() {
         .parse::<PollerKind>()
         .unwrap_err()
         .contains("unknown poller"));
+}
+
+#[test]
+fn backend_names_parse_and_auto_resolves_to_a_real_backend() {
+    for kind in [
+        PollerKind::Epoll,
+        PollerKind::EpollEdge,
+        PollerKind::Poll,
+        PollerKind::Uring,
+        PollerKind::Auto,
+    ] {
+        assert_eq!(kind.name().parse::<PollerKind>(), Ok(kind));
+    }
+    assert_eq!(PollerKind::parse("io_uring"), Some(PollerKind::Uring));
+    let err = "kqueue".parse::<PollerKind>().unwrap_err();
+    assert!(err.contains("uring"), "{err}");
+    with_timeout(LIMIT, || {
+        let lp = EventLoop::builder()
+            .poller(PollerKind::Auto)
+            .build()
+            .unwrap();
+        let want = if support::available(PollerKind::Uring) {
+            PollerKind::Uring
+        } else {
+            PollerKind::Epoll
+        };
+        assert_eq!(lp.poller_kind(), want, "auto resolves to what it uses");
+        let h = lp.handle();
+        lp.run_after(Duration::from_millis(5), move || h.quit());
+        lp.run().unwrap();
+    });
 }

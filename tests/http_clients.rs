@@ -4,16 +4,15 @@
 //! Range/416, HEAD, If-Modified-Since, path traversal, symlinks, index.html,
 //! a 20 MiB download). curl and python3 must be installed (.ci/run does it).
 
-mod common;
-#[path = "common/http.rs"]
-mod http_util;
+mod support;
+use support::http as http_util;
 
-use common::with_timeout;
-use http_util::{demo_handler, start_server, Client, TestServer};
+use http_util::{demo_handler, start_server, Client, HttpTestServer};
 use muduo::http::StaticFiles;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
+use support::with_timeout;
 
 const LIMIT: Duration = Duration::from_secs(60);
 
@@ -129,7 +128,7 @@ impl Drop for TempDir {
     }
 }
 
-fn url(srv: &TestServer, path: &str) -> String {
+fn url(srv: &HttpTestServer, path: &str) -> String {
     format!("http://{}{}", srv.addr, path)
 }
 
@@ -224,7 +223,7 @@ fn curl_reuses_one_connection_for_two_urls() {
         let t = Instant::now();
         while srv.server.tcp_server().connection_count() != 0 {
             assert!(
-                t.elapsed() < Duration::from_secs(5),
+                t.elapsed() < Duration::from_secs(15),
                 "server still holds {} connections after curl exited",
                 srv.server.tcp_server().connection_count()
             );
@@ -302,7 +301,7 @@ fn make_site(name: &str) -> Site {
     Site { dir, root }
 }
 
-fn static_server(root: &Path) -> TestServer {
+fn static_server(root: &Path) -> HttpTestServer {
     let files = StaticFiles::new(root, "/files/").expect("static root");
     start_server(move |s| {
         s.set_handler(move |req, resp| {
@@ -382,7 +381,7 @@ fn static_get_content_types_ranges_head_and_conditional() {
         // Raw check that no body bytes follow a HEAD response: a pipelined
         // GET must come right after it.
         let mut c = Client::connect(srv.addr);
-        c.send(b"HEAD /files/hello.txt HTTP/1.1\r\n\r\nGET /files/page.html HTTP/1.1\r\n\r\n");
+        c.send(b"HEAD /files/hello.txt HTTP/1.1\r\nHost: h\r\n\r\nGET /files/page.html HTTP/1.1\r\nHost: h\r\n\r\n");
         let head = c.head_response();
         assert_eq!(head.status, 200);
         assert_eq!(head.header("content-length"), Some(len.as_str()));
@@ -474,7 +473,7 @@ fn static_refuses_traversal() {
             "/files/%2e%2e/secret",
             "/files/link-out",
         ] {
-            let r = c.request(format!("GET {path} HTTP/1.1\r\n\r\n").as_bytes());
+            let r = c.request(format!("GET {path} HTTP/1.1\r\nHost: h\r\n\r\n").as_bytes());
             assert_eq!(r.status, 403, "raw {path}");
             assert!(!r.body_str().contains("TOP SECRET"));
         }
@@ -518,5 +517,99 @@ fn static_20_mib_download_matches() {
             Some(format!("bytes 10485750-10485849/{LEN}").as_str())
         );
         eprintln!("20 MiB download took {took:?}");
+    });
+}
+
+#[test]
+fn static_validators_etag_if_none_match_if_range_and_date_forms() {
+    require("curl");
+    with_timeout(LIMIT, || {
+        let site = make_site("static-validators");
+        // A known modification time: Sun, 06 Nov 1994 08:49:37 GMT.
+        let mtime = std::time::UNIX_EPOCH + Duration::from_secs(784_111_777);
+        std::fs::File::options()
+            .write(true)
+            .open(site.root.join("hello.txt"))
+            .unwrap()
+            .set_modified(mtime)
+            .unwrap();
+        let srv = static_server(&site.root);
+        let u = url(&srv, "/files/hello.txt");
+
+        let r = curl_i(&[&u]);
+        assert_eq!(r.status, 200);
+        let tag = r.header("etag").expect("ETag").to_string();
+        assert_eq!(tag, format!("\"{:x}-{:x}\"", 784_111_777u64, HELLO.len()));
+        assert_eq!(
+            r.header("last-modified"),
+            Some("Sun, 06 Nov 1994 08:49:37 GMT")
+        );
+
+        // If-None-Match: a matching tag (also weak, in a list, or *) -> 304
+        // with the validators and no body; another tag -> 200.
+        for v in [
+            tag.clone(),
+            format!("W/{tag}"),
+            format!("\"other\", {tag}"),
+            "*".to_string(),
+        ] {
+            let r = curl_i(&["-H", &format!("If-None-Match: {v}"), &u]);
+            assert_eq!(r.status, 304, "If-None-Match: {v}");
+            assert!(r.body.is_empty());
+            assert_eq!(r.header("etag"), Some(tag.as_str()));
+        }
+        let r = curl_i(&["-H", "If-None-Match: \"other\"", &u]);
+        assert_eq!((r.status, r.body.as_slice()), (200, HELLO));
+        // If-None-Match wins over If-Modified-Since (RFC 9110 §13.2.2).
+        let r = curl_i(&[
+            "-H",
+            "If-None-Match: \"other\"",
+            "-H",
+            "If-Modified-Since: Sun, 06 Nov 1994 08:49:37 GMT",
+            &u,
+        ]);
+        assert_eq!(r.status, 200);
+
+        // If-Modified-Since in all three date forms (RFC 9110 §5.6.7).
+        for (date, status) in [
+            ("Sun, 06 Nov 1994 08:49:37 GMT", 304),
+            ("Sunday, 06-Nov-94 08:49:37 GMT", 304),
+            ("Sun Nov  6 08:49:37 1994", 304),
+            ("Sun, 06 Nov 1994 08:49:36 GMT", 200),
+            ("Sunday, 06-Nov-94 08:49:36 GMT", 200),
+            ("Sun Nov  6 08:49:36 1994", 200),
+            ("not a date", 200),
+        ] {
+            let r = curl_i(&["-H", &format!("If-Modified-Since: {date}"), &u]);
+            assert_eq!(r.status, status, "If-Modified-Since: {date}");
+        }
+
+        // If-Match / If-Unmodified-Since -> 412 when they do not hold.
+        assert_eq!(curl_i(&["-H", "If-Match: \"other\"", &u]).status, 412);
+        assert_eq!(curl_i(&["-H", &format!("If-Match: {tag}"), &u]).status, 200);
+        assert_eq!(
+            curl_i(&[
+                "-H",
+                "If-Unmodified-Since: Sun, 06 Nov 1994 08:49:36 GMT",
+                &u
+            ])
+            .status,
+            412
+        );
+
+        // If-Range: the range applies only while the validator matches.
+        for (v, status) in [
+            (tag.clone(), 206),
+            ("Sun, 06 Nov 1994 08:49:37 GMT".to_string(), 206),
+            ("\"other\"".to_string(), 200),
+            (format!("W/{tag}"), 200), // strong comparison only
+            ("Sun, 06 Nov 1994 08:49:38 GMT".to_string(), 200),
+        ] {
+            let r = curl_i(&["-r", "0-4", "-H", &format!("If-Range: {v}"), &u]);
+            assert_eq!(r.status, status, "If-Range: {v}");
+            let want: &[u8] = if status == 206 { b"hello" } else { HELLO };
+            assert_eq!(r.body, want, "If-Range: {v}");
+        }
+        drop(site.dir);
     });
 }

@@ -128,24 +128,24 @@ fn simple_get() {
 
 #[test]
 fn no_query_and_empty_query() {
-    let r = one(b"GET / HTTP/1.1\r\n\r\n");
+    let r = one(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n");
     assert_eq!((r.path(), r.query()), ("/", None));
-    let r = one(b"GET /x? HTTP/1.1\r\n\r\n");
+    let r = one(b"GET /x? HTTP/1.1\r\nHost: h\r\n\r\n");
     assert_eq!((r.path(), r.query()), ("/x", Some("")));
-    let r = one(b"OPTIONS * HTTP/1.1\r\n\r\n");
+    let r = one(b"OPTIONS * HTTP/1.1\r\nHost: h\r\n\r\n");
     assert_eq!((r.method(), r.path()), (&Method::Options, "*"));
-    let r = one(b"PURGE /c HTTP/1.1\r\n\r\n");
+    let r = one(b"PURGE /c HTTP/1.1\r\nHost: h\r\n\r\n");
     assert_eq!(r.method(), &Method::Other("PURGE".into()));
 }
 
 #[test]
 fn post_with_content_length() {
-    let r = one(b"POST /submit HTTP/1.1\r\nContent-Length: 11\r\n\r\nhello world");
+    let r = one(b"POST /submit HTTP/1.1\r\nHost: h\r\nContent-Length: 11\r\n\r\nhello world");
     assert_eq!(r.method(), &Method::Post);
     assert_eq!(r.body(), b"hello world");
     // Body arriving in pieces: the head is consumed first, then the body.
     let mut ctx = HttpContext::default();
-    let head = b"POST / HTTP/1.1\r\nContent-Length: 5\r\n\r\nhe";
+    let head = b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\nhe";
     let p = ctx.parse(head).unwrap();
     assert_eq!(p.consumed, head.len());
     assert!(p.request.is_none());
@@ -157,7 +157,7 @@ fn post_with_content_length() {
 
 #[test]
 fn content_length_does_not_swallow_next_request() {
-    let o = whole(b"POST / HTTP/1.1\r\nContent-Length: 3\r\n\r\nabcGET /next HTTP/1.1\r\n\r\n");
+    let o = whole(b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n\r\nabcGET /next HTTP/1.1\r\nHost: h\r\n\r\n");
     assert_eq!(o.requests.len(), 2);
     assert_eq!(o.requests[0].body(), b"abc");
     assert_eq!(o.requests[1].path(), "/next");
@@ -165,15 +165,16 @@ fn content_length_does_not_swallow_next_request() {
 
 #[test]
 fn repeated_equal_content_length_is_accepted() {
-    let r = one(b"POST / HTTP/1.1\r\nContent-Length: 3, 3\r\nContent-Length: 3\r\n\r\nabc");
+    let r =
+        one(b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 3, 3\r\nContent-Length: 3\r\n\r\nabc");
     assert_eq!(r.body(), b"abc");
-    let r = one(b"POST / HTTP/1.1\r\nContent-Length: 0\r\n\r\n");
+    let r = one(b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 0\r\n\r\n");
     assert!(r.body().is_empty());
 }
 
 #[test]
 fn chunked_with_extensions_and_trailers() {
-    let input = b"POST /up HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n\
+    let input = b"POST /up HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n\
         5;name=value;q=\"quoted; str\"\r\nhello\r\n\
         6 ; ext\r\n world\r\n\
         A\r\n0123456789\r\n\
@@ -187,9 +188,9 @@ fn chunked_with_extensions_and_trailers() {
 
 #[test]
 fn chunked_minimal_and_uppercase_hex_and_coding_case() {
-    let r = one(b"POST / HTTP/1.1\r\nTransfer-Encoding: Chunked\r\n\r\n1F\r\n0123456789012345678901234567890\r\n0\r\n\r\n");
+    let r = one(b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: Chunked\r\n\r\n1F\r\n0123456789012345678901234567890\r\n0\r\n\r\n");
     assert_eq!(r.body().len(), 31);
-    let r = one(b"POST / HTTP/1.1\r\ntransfer-encoding: chunked\r\n\r\n0\r\n\r\n");
+    let r = one(b"POST / HTTP/1.1\r\nHost: h\r\ntransfer-encoding: chunked\r\n\r\n0\r\n\r\n");
     assert!(r.body().is_empty());
 }
 
@@ -197,10 +198,10 @@ fn chunked_minimal_and_uppercase_hex_and_coding_case() {
 fn chunked_progress_is_consumed() {
     let mut ctx = HttpContext::default();
     let p = ctx
-        .parse(b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nab")
+        .parse(b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nab")
         .unwrap();
     assert!(p.request.is_none());
-    assert_eq!(p.consumed, 52);
+    assert_eq!(p.consumed, 61);
     let p = ctx.parse(b"cd\r\n0\r\n").unwrap();
     assert_eq!(p.consumed, 7);
     assert!(p.request.is_none());
@@ -211,7 +212,7 @@ fn chunked_progress_is_consumed() {
 
 #[test]
 fn header_lookup_is_case_insensitive_and_keeps_duplicates() {
-    let r = one(b"GET / HTTP/1.1\r\nX-Multi: a\r\nContent-TYPE:  text/plain \r\nx-multi: b\r\nEmpty:\r\n\r\n");
+    let r = one(b"GET / HTTP/1.1\r\nHost: h\r\nX-Multi: a\r\nContent-TYPE:  text/plain \r\nx-multi: b\r\nEmpty:\r\n\r\n");
     assert_eq!(r.header("content-type"), Some("text/plain"));
     assert_eq!(r.header("CONTENT-TYPE"), Some("text/plain"));
     assert_eq!(r.header_bytes("Content-Type"), Some(&b"text/plain"[..]));
@@ -223,20 +224,24 @@ fn header_lookup_is_case_insensitive_and_keeps_duplicates() {
     assert_eq!(r.header("empty"), Some(""));
     assert_eq!(r.header("missing"), None);
     let names: Vec<&str> = r.headers().map(|(n, _)| n).collect();
-    assert_eq!(names, ["X-Multi", "Content-TYPE", "x-multi", "Empty"]);
-    assert_eq!(r.headers().len(), 4);
+    assert_eq!(
+        names,
+        ["Host", "X-Multi", "Content-TYPE", "x-multi", "Empty"]
+    );
+    assert_eq!(r.headers().len(), 5);
 }
 
 #[test]
 fn non_utf8_header_value() {
-    let r = one(b"GET / HTTP/1.1\r\nX-Bin: \xff\xfe\r\n\r\n");
+    let r = one(b"GET / HTTP/1.1\r\nHost: h\r\nX-Bin: \xff\xfe\r\n\r\n");
     assert_eq!(r.header("x-bin"), None);
     assert_eq!(r.header_bytes("x-bin"), Some(&b"\xff\xfe"[..]));
 }
 
 #[test]
 fn leading_empty_lines_are_skipped() {
-    let o = whole(b"\r\n\r\nGET /a HTTP/1.1\r\n\r\n\r\nGET /b HTTP/1.1\r\n\r\n");
+    let o =
+        whole(b"\r\n\r\nGET /a HTTP/1.1\r\nHost: h\r\n\r\n\r\nGET /b HTTP/1.1\r\nHost: h\r\n\r\n");
     assert_eq!(o.error, None);
     let paths: Vec<&str> = o.requests.iter().map(|r| r.path()).collect();
     assert_eq!(paths, ["/a", "/b"]);
@@ -260,10 +265,10 @@ fn pipelined_100() -> (Vec<u8>, Vec<String>) {
         match i % 3 {
             0 => input.extend_from_slice(format!("GET {path} HTTP/1.1\r\nHost: h\r\n\r\n").as_bytes()),
             1 => input.extend_from_slice(
-                format!("POST {path} HTTP/1.1\r\nContent-Length: 4\r\n\r\nb{i:03}").as_bytes(),
+                format!("POST {path} HTTP/1.1\r\nHost: h\r\nContent-Length: 4\r\n\r\nb{i:03}").as_bytes(),
             ),
             _ => input.extend_from_slice(
-                format!("PUT {path} HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nc{}\r\n0\r\n\r\n", i % 10)
+                format!("PUT {path} HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nc{}\r\n0\r\n\r\n", i % 10)
                     .as_bytes(),
             ),
         }
@@ -307,13 +312,13 @@ fn misbehaving_caller_does_not_panic() {
     // Passing fewer bytes than before (contract violation) restarts the scan.
     let mut ctx = HttpContext::default();
     assert!(ctx
-        .parse(b"GET /long/path HTTP/1.1\r\nHo")
+        .parse(b"GET /long/path HTTP/1.1\r\nHost: h\r\nHo")
         .unwrap()
         .request
         .is_none());
     assert!(ctx.parse(b"GET").unwrap().request.is_none());
     let r = ctx
-        .parse(b"GET / HTTP/1.1\r\n\r\n")
+        .parse(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n")
         .unwrap()
         .request
         .unwrap();
@@ -348,14 +353,19 @@ fn http10_keep_alive_rules() {
 
 #[test]
 fn http11_connection_token_lists() {
-    assert!(one(b"GET / HTTP/1.1\r\n\r\n").keep_alive());
-    assert!(!one(b"GET / HTTP/1.1\r\nConnection: close\r\n\r\n").keep_alive());
-    assert!(!one(b"GET / HTTP/1.1\r\nConnection: CLOSE\r\n\r\n").keep_alive());
-    assert!(!one(b"GET / HTTP/1.1\r\nConnection: Upgrade ,\tclose \r\n\r\n").keep_alive());
-    assert!(!one(b"GET / HTTP/1.1\r\nConnection: te\r\nConnection: close\r\n\r\n").keep_alive());
-    assert!(one(b"GET / HTTP/1.1\r\nConnection: keep-alive, te\r\n\r\n").keep_alive());
-    assert!(one(b"GET / HTTP/1.1\r\nConnection: closed\r\n\r\n").keep_alive());
-    assert!(one(b"GET / HTTP/1.1\r\nX-Connection: close\r\n\r\n").keep_alive());
+    assert!(one(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n").keep_alive());
+    assert!(!one(b"GET / HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n").keep_alive());
+    assert!(!one(b"GET / HTTP/1.1\r\nHost: h\r\nConnection: CLOSE\r\n\r\n").keep_alive());
+    assert!(
+        !one(b"GET / HTTP/1.1\r\nHost: h\r\nConnection: Upgrade ,\tclose \r\n\r\n").keep_alive()
+    );
+    assert!(
+        !one(b"GET / HTTP/1.1\r\nHost: h\r\nConnection: te\r\nConnection: close\r\n\r\n")
+            .keep_alive()
+    );
+    assert!(one(b"GET / HTTP/1.1\r\nHost: h\r\nConnection: keep-alive, te\r\n\r\n").keep_alive());
+    assert!(one(b"GET / HTTP/1.1\r\nHost: h\r\nConnection: closed\r\n\r\n").keep_alive());
+    assert!(one(b"GET / HTTP/1.1\r\nHost: h\r\nX-Connection: close\r\n\r\n").keep_alive());
 }
 
 // ---------------------------------------------------------------------------
@@ -365,7 +375,7 @@ fn http11_connection_token_lists() {
 fn expect_continue_reported_once() {
     let mut ctx = HttpContext::default();
     let p = ctx
-        .parse(b"PUT /f HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 4\r\n\r\n")
+        .parse(b"PUT /f HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\nContent-Length: 4\r\n\r\n")
         .unwrap();
     assert!(p.expect_continue);
     assert!(p.request.is_none());
@@ -381,16 +391,20 @@ fn expect_continue_cases() {
     let continues = |input: &[u8]| whole(input).continues;
     // Body already complete: no need for 100.
     assert_eq!(
-        continues(b"PUT / HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 1\r\n\r\nx"),
+        continues(
+            b"PUT / HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\nContent-Length: 1\r\n\r\nx"
+        ),
         0
     );
     // No body.
     assert_eq!(
-        continues(b"PUT / HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 0\r\n\r\n"),
+        continues(
+            b"PUT / HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\nContent-Length: 0\r\n\r\n"
+        ),
         0
     );
     assert_eq!(
-        continues(b"GET / HTTP/1.1\r\nExpect: 100-continue\r\n\r\n"),
+        continues(b"GET / HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\n\r\n"),
         0
     );
     // HTTP/1.0 clients never get 100 (RFC 9110 §10.1.1).
@@ -400,16 +414,19 @@ fn expect_continue_cases() {
     );
     // Case-insensitive, chunked bodies too.
     assert_eq!(
-        continues(b"PUT / HTTP/1.1\r\nexpect: 100-Continue\r\nTransfer-Encoding: chunked\r\n\r\n"),
+        continues(b"PUT / HTTP/1.1\r\nHost: h\r\nexpect: 100-Continue\r\nTransfer-Encoding: chunked\r\n\r\n"),
         1
     );
     // Partial body in the same read still needs the 100.
     assert_eq!(
-        continues(b"PUT / HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\nab"),
+        continues(
+            b"PUT / HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\nab"
+        ),
         1
     );
     // Byte-at-a-time: still once.
-    let input = b"PUT / HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\nabc";
+    let input =
+        b"PUT / HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\nabc";
     let o = bytewise(input);
     assert_eq!((o.continues, o.requests.len()), (1, 1));
     assert!(o.requests[0].expects_continue());
@@ -422,24 +439,24 @@ fn expect_continue_cases() {
 #[test]
 fn errors_400_malformed() {
     let cases: &[&[u8]] = &[
-        b"GET/ HTTP/1.1\r\n\r\n",
-        b" GET / HTTP/1.1\r\n\r\n",
-        b"GET  / HTTP/1.1\r\n\r\n",
+        b"GET/ HTTP/1.1\r\nHost: h\r\n\r\n",
+        b" GET / HTTP/1.1\r\nHost: h\r\n\r\n",
+        b"GET  / HTTP/1.1\r\nHost: h\r\n\r\n",
         b"GET / HTTP/1.1 \r\n\r\n",
         b"GET /\r\n\r\n",
         b"GET / FOO/1.1\r\n\r\n",
         b"GET / HTTP/1\r\n\r\n",
         b"GET / HTTP/1.1\rX\r\n\r\n",
-        b"G\x01T / HTTP/1.1\r\n\r\n",
-        b"GET /a\x7fb HTTP/1.1\r\n\r\n",
-        b"GET /\xff HTTP/1.1\r\n\r\n",                   // not UTF-8
+        b"G\x01T / HTTP/1.1\r\nHost: h\r\n\r\n",
+        b"GET /a\x7fb HTTP/1.1\r\nHost: h\r\n\r\n",
+        b"GET /\xff HTTP/1.1\r\nHost: h\r\n\r\n", // not UTF-8
         b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", // TLS ClientHello
-        b"GET / HTTP/1.1\r\nNo colon\r\n\r\n",
-        b"GET / HTTP/1.1\r\nName : v\r\n\r\n",
-        b"GET / HTTP/1.1\r\n: v\r\n\r\n",
-        b"GET / HTTP/1.1\r\nA: b\r\n folded\r\n\r\n",
-        b"GET / HTTP/1.1\r\nA: b\x00c\r\n\r\n",
-        b"GET / HTTP/1.1\r\nA: b\rc\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: h\r\nNo colon\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: h\r\nName : v\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: h\r\n: v\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: h\r\nA: b\r\n folded\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: h\r\nA: b\x00c\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: h\r\nA: b\rc\r\n\r\n",
     ];
     for &c in cases {
         assert_eq!(status_of(c), 400, "{:?}", String::from_utf8_lossy(c));
@@ -449,34 +466,34 @@ fn errors_400_malformed() {
 #[test]
 fn errors_400_framing() {
     let cases: &[&[u8]] = &[
-        b"POST / HTTP/1.1\r\nContent-Length: abc\r\n\r\n",
-        b"POST / HTTP/1.1\r\nContent-Length: -1\r\n\r\n",
-        b"POST / HTTP/1.1\r\nContent-Length: +1\r\n\r\n",
-        b"POST / HTTP/1.1\r\nContent-Length: 1 2\r\n\r\n",
-        b"POST / HTTP/1.1\r\nContent-Length:\r\n\r\n",
-        b"POST / HTTP/1.1\r\nContent-Length: 99999999999999999999999\r\n\r\n",
-        b"POST / HTTP/1.1\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!",
-        b"POST / HTTP/1.1\r\nContent-Length: 5, 6\r\n\r\nhello!",
-        b"POST / HTTP/1.1\r\nContent-Length: 5,\r\n\r\nhello",
-        b"POST / HTTP/1.1\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
-        b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n0\r\n\r\n",
+        b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: abc\r\n\r\n",
+        b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: -1\r\n\r\n",
+        b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: +1\r\n\r\n",
+        b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 1 2\r\n\r\n",
+        b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length:\r\n\r\n",
+        b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 99999999999999999999999\r\n\r\n",
+        b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!",
+        b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 5, 6\r\n\r\nhello!",
+        b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 5,\r\n\r\nhello",
+        b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+        b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n0\r\n\r\n",
         b"POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
-        b"POST / HTTP/1.1\r\nTransfer-Encoding:\r\n\r\n",
-        b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n",
+        b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding:\r\n\r\n",
+        b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n",
         // chunk framing
-        b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nZ\r\n",
-        b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n\r\n",
-        b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n-1\r\n",
-        b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\nabc\r\n0\r\n\r\n",
-        b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabcX0\r\n\r\n",
-        b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\n0\r\n\r\n",
-        b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3;a\x01b\r\nabc\r\n0\r\n\r\n",
-        b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3 x\r\nabc\r\n0\r\n\r\n",
-        b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n00000000000000000001\r\n",
-        b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nBad Trailer: x\r\n\r\n",
-        b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nT: x\r\n folded\r\n\r\n",
-        b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nT: x\n\r\n",
-        b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\n",
+        b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\nZ\r\n",
+        b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n\r\n",
+        b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n-1\r\n",
+        b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n3\nabc\r\n0\r\n\r\n",
+        b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabcX0\r\n\r\n",
+        b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\n0\r\n\r\n",
+        b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n3;a\x01b\r\nabc\r\n0\r\n\r\n",
+        b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n3 x\r\nabc\r\n0\r\n\r\n",
+        b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n00000000000000000001\r\n",
+        b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nBad Trailer: x\r\n\r\n",
+        b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nT: x\r\n folded\r\n\r\n",
+        b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nT: x\n\r\n",
+        b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\n",
     ];
     for &c in cases {
         assert_eq!(status_of(c), 400, "{:?}", String::from_utf8_lossy(c));
@@ -489,7 +506,7 @@ fn chunk_extensions_total_is_limited() {
         max_header_bytes: 64,
         ..HttpLimits::default()
     };
-    let mut input = b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
+    let mut input = b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
     for _ in 0..10 {
         input.extend_from_slice(b"1;0123456789\r\nx\r\n");
     }
@@ -503,13 +520,16 @@ fn error_413_body_too_large() {
         ..HttpLimits::default()
     };
     assert_eq!(
-        status_with(limits, b"POST / HTTP/1.1\r\nContent-Length: 11\r\n\r\n"),
+        status_with(
+            limits,
+            b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 11\r\n\r\n"
+        ),
         413
     );
     assert_eq!(
         status_with(
             limits,
-            b"POST / HTTP/1.1\r\nContent-Length: 10\r\n\r\n0123456789"
+            b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 10\r\n\r\n0123456789"
         ),
         0
     );
@@ -517,26 +537,26 @@ fn error_413_body_too_large() {
     assert_eq!(
         status_with(
             limits,
-            b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n6\r\nabcdef\r\n5\r\n"
+            b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n6\r\nabcdef\r\n5\r\n"
         ),
         413
     );
     assert_eq!(
         status_with(
             limits,
-            b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nFFFFFFFFFFFFFFFF\r\n"
+            b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\nFFFFFFFFFFFFFFFF\r\n"
         ),
         413
     );
     assert_eq!(
         status_with(
             limits,
-            b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n6\r\nabcdef\r\n4\r\nghij\r\n0\r\n\r\n"
+            b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n6\r\nabcdef\r\n4\r\nghij\r\n0\r\n\r\n"
         ),
         0
     );
     assert_eq!(
-        status_of(b"POST / HTTP/1.1\r\nContent-Length: 1048577\r\n\r\n"),
+        status_of(b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 1048577\r\n\r\n"),
         413
     );
 }
@@ -544,7 +564,7 @@ fn error_413_body_too_large() {
 #[test]
 fn error_414_uri_too_long() {
     let long = "a".repeat(5000);
-    let complete = format!("GET /{long} HTTP/1.1\r\n\r\n");
+    let complete = format!("GET /{long} HTTP/1.1\r\nHost: h\r\n\r\n");
     assert_eq!(status_of(complete.as_bytes()), 414);
     // The request line alone, not yet finished.
     let partial = format!("GET /{long}");
@@ -555,9 +575,12 @@ fn error_414_uri_too_long() {
         max_uri_len: 10,
         ..HttpLimits::default()
     };
-    assert_eq!(status_with(limits, b"GET /123456789 HTTP/1.1\r\n\r\n"), 0);
     assert_eq!(
-        status_with(limits, b"GET /1234567890 HTTP/1.1\r\n\r\n"),
+        status_with(limits, b"GET /123456789 HTTP/1.1\r\nHost: h\r\n\r\n"),
+        0
+    );
+    assert_eq!(
+        status_with(limits, b"GET /1234567890 HTTP/1.1\r\nHost: h\r\n\r\n"),
         414
     );
     assert_eq!(status_with(limits, b"GET /1234567?90"), 414);
@@ -566,21 +589,24 @@ fn error_414_uri_too_long() {
 #[test]
 fn error_431_header_section_too_large() {
     // Incomplete and already over the limit.
-    let mut big = b"GET / HTTP/1.1\r\n".to_vec();
+    let mut big = b"GET / HTTP/1.1\r\nHost: h\r\n".to_vec();
     while big.len() <= 8192 {
         big.extend_from_slice(b"X-Filler: 0123456789012345678901234567890123456789\r\n");
     }
     assert_eq!(status_of(&big), 431);
     // Complete, but the empty line lands past the limit.
     let limits = HttpLimits {
-        max_header_bytes: 40,
+        max_header_bytes: 49,
         ..HttpLimits::default()
     };
-    let at_limit = b"GET / HTTP/1.1\r\nA: 01234567890123456\r\n\r\n";
-    assert_eq!(at_limit.len(), 40);
+    let at_limit = b"GET / HTTP/1.1\r\nHost: h\r\nA: 01234567890123456\r\n\r\n";
+    assert_eq!(at_limit.len(), 49);
     assert_eq!(status_with(limits, at_limit), 0);
     assert_eq!(
-        status_with(limits, b"GET / HTTP/1.1\r\nA: 012345678901234567\r\n\r\n"),
+        status_with(
+            limits,
+            b"GET / HTTP/1.1\r\nHost: h\r\nA: 012345678901234567\r\n\r\n"
+        ),
         431
     );
     // A request line longer than the whole limit.
@@ -591,13 +617,13 @@ fn error_431_header_section_too_large() {
         ..HttpLimits::default()
     };
     assert_eq!(
-        status_with(limits, b"GET / HTTP/1.1\r\nA: 1\r\nB: 2\r\nC: 3\r\n\r\n"),
+        status_with(limits, b"GET / HTTP/1.1\r\nHost: h\r\nA: 1\r\nB: 2\r\n\r\n"),
         0
     );
     assert_eq!(
         status_with(
             limits,
-            b"GET / HTTP/1.1\r\nA: 1\r\nB: 2\r\nC: 3\r\nD: 4\r\n\r\n"
+            b"GET / HTTP/1.1\r\nHost: h\r\nA: 1\r\nB: 2\r\nC: 3\r\n\r\n"
         ),
         431
     );
@@ -605,7 +631,7 @@ fn error_431_header_section_too_large() {
     assert_eq!(
         status_with(
             limits,
-            b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nA: 1\r\nB: 2\r\nC: 3\r\nD: 4\r\n\r\n"
+            b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nA: 1\r\nB: 2\r\nC: 3\r\nD: 4\r\n\r\n"
         ),
         431
     );
@@ -613,7 +639,8 @@ fn error_431_header_section_too_large() {
         max_header_bytes: 64,
         ..HttpLimits::default()
     };
-    let mut trailer = b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n".to_vec();
+    let mut trailer =
+        b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n".to_vec();
     trailer.extend_from_slice(&[b'a'; 70]);
     assert_eq!(status_with(limits, &trailer), 431);
 }
@@ -621,7 +648,7 @@ fn error_431_header_section_too_large() {
 #[test]
 fn error_431_vs_400_at_the_limit() {
     // Garbage in the headers without an empty line: 400 even at the limit.
-    let mut input = b"GET / HTTP/1.1\r\nBad\x01Header: x\r\n".to_vec();
+    let mut input = b"GET / HTTP/1.1\r\nHost: h\r\nBad\x01Header: x\r\n".to_vec();
     input.resize(9000, b'a');
     assert_eq!(status_of(&input), 400);
 }
@@ -629,18 +656,20 @@ fn error_431_vs_400_at_the_limit() {
 #[test]
 fn error_501_unsupported_coding() {
     assert_eq!(
-        status_of(b"POST / HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n"),
+        status_of(
+            b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n"
+        ),
         501
     );
     assert_eq!(
         status_of(
-            b"POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n"
+            b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n"
         ),
         501
     );
     // Unknown codings are 501 whatever their position (the issue's rule).
     for te in ["gzip", "identity", "chunked, gzip", "br"] {
-        let req = format!("POST / HTTP/1.1\r\nTransfer-Encoding: {te}\r\n\r\n");
+        let req = format!("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: {te}\r\n\r\n");
         assert_eq!(status_of(req.as_bytes()), 501, "{te}");
     }
 }
@@ -668,10 +697,10 @@ fn error_505_versions() {
 fn poisoned_after_error() {
     let mut ctx = HttpContext::default();
     let e = ctx.parse(b"GET / HTTP/2.0\r\n\r\n").unwrap_err();
-    assert_eq!(ctx.parse(b"GET / HTTP/1.1\r\n\r\n"), Err(e));
+    assert_eq!(ctx.parse(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n"), Err(e));
     ctx.reset();
     assert!(ctx
-        .parse(b"GET / HTTP/1.1\r\n\r\n")
+        .parse(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n")
         .unwrap()
         .request
         .is_some());
@@ -679,7 +708,7 @@ fn poisoned_after_error() {
 
 #[test]
 fn error_display() {
-    let e = whole(b"POST / HTTP/1.1\r\nContent-Length: x\r\n\r\n")
+    let e = whole(b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: x\r\n\r\n")
         .error
         .unwrap();
     assert_eq!(e.to_string(), "400 Bad Request: invalid Content-Length");
@@ -722,14 +751,14 @@ fn response_prepared_for_requests() {
         (String::from_utf8(out).unwrap(), r.close_connection())
     };
     assert_eq!(
-        render(b"GET / HTTP/1.1\r\n\r\n"),
+        render(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n"),
         (
             "HTTP/1.1 404 Not Found\r\nContent-Length: 4\r\n\r\nnope".into(),
             false
         )
     );
     assert_eq!(
-        render(b"HEAD / HTTP/1.1\r\n\r\n"),
+        render(b"HEAD / HTTP/1.1\r\nHost: h\r\n\r\n"),
         (
             "HTTP/1.1 404 Not Found\r\nContent-Length: 4\r\n\r\n".into(),
             false
@@ -751,7 +780,7 @@ fn response_prepared_for_requests() {
         )
     );
     assert_eq!(
-        render(b"GET / HTTP/1.1\r\nConnection: close\r\n\r\n"),
+        render(b"GET / HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n"),
         (
             "HTTP/1.1 404 Not Found\r\nContent-Length: 4\r\nConnection: close\r\n\r\nnope".into(),
             true
@@ -803,6 +832,10 @@ impl Spec {
             out.extend_from_slice(format!("?{q}").as_bytes());
         }
         out.extend_from_slice(format!(" HTTP/{version}\r\n").as_bytes());
+        if !self.http10 {
+            // Required for HTTP/1.1 (RFC 9112 §3.2); 1.0 runs without it.
+            out.extend_from_slice(b"Host: h\r\n");
+        }
         for (n, v) in &self.headers {
             out.extend_from_slice(format!("{n}: {v}\r\n").as_bytes());
         }
@@ -1015,4 +1048,89 @@ proptest! {
         }
         check_split_invariance(limits, &input, &points);
     }
+}
+
+// ---------------------------------------------------------------------------
+// Host rules and request-target forms (RFC 9112 §3.2)
+
+#[test]
+fn host_rules() {
+    // HTTP/1.1 needs exactly one valid Host.
+    assert_eq!(status_of(b"GET / HTTP/1.1\r\n\r\n"), 400, "missing Host");
+    assert_eq!(
+        status_of(b"GET / HTTP/1.1\r\nHost: a\r\nHost: a\r\n\r\n"),
+        400,
+        "two Host lines"
+    );
+    assert_eq!(
+        status_of(b"GET / HTTP/1.0\r\nHost: a\r\nhost: b\r\n\r\n"),
+        400,
+        "two Host lines, HTTP/1.0 too"
+    );
+    for bad in [
+        &b"exa mple.com"[..],
+        b"a/b",
+        b"user@host",
+        b"host:80x",
+        b"[::1",
+        b"h\"q",
+        b"a,b c",
+    ] {
+        let mut req = b"GET / HTTP/1.1\r\nHost: ".to_vec();
+        req.extend_from_slice(bad);
+        req.extend_from_slice(b"\r\n\r\n");
+        assert_eq!(
+            status_of(&req),
+            400,
+            "Host {:?}",
+            String::from_utf8_lossy(bad)
+        );
+    }
+    for good in [
+        "example.com",
+        "example.com:8080",
+        "127.0.0.1:80",
+        "[::1]:8000",
+        "",
+    ] {
+        let req = format!("GET / HTTP/1.1\r\nHost: {good}\r\n\r\n");
+        assert_eq!(one(req.as_bytes()).host(), Some(good));
+    }
+    // HTTP/1.0 may omit it.
+    assert_eq!(one(b"GET / HTTP/1.0\r\n\r\n").host(), None);
+}
+
+#[test]
+fn absolute_form_target() {
+    let r = one(b"GET http://example.com/hello?x=1 HTTP/1.1\r\nHost: other\r\n\r\n");
+    assert_eq!(r.path(), "/hello");
+    assert_eq!(r.query(), Some("x=1"));
+    assert_eq!(r.target(), "/hello?x=1");
+    // The authority replaces Host.
+    assert_eq!(r.host(), Some("example.com"));
+    assert_eq!(r.header("host"), Some("example.com"));
+    let r = one(b"GET HTTPS://example.com:8443 HTTP/1.1\r\nHost: example.com:8443\r\n\r\n");
+    assert_eq!((r.path(), r.host()), ("/", Some("example.com:8443")));
+    let r = one(b"GET http://[::1]:80/?q HTTP/1.0\r\n\r\n");
+    assert_eq!(
+        (r.path(), r.query(), r.host()),
+        ("/", Some("q"), Some("[::1]:80"))
+    );
+    // Still a MUST: an HTTP/1.1 request carries Host even in absolute-form.
+    assert_eq!(status_of(b"GET http://example.com/ HTTP/1.1\r\n\r\n"), 400);
+    for bad in [
+        &b"GET http:///nohost HTTP/1.1\r\nHost: h\r\n\r\n"[..],
+        b"GET http://user@h/ HTTP/1.1\r\nHost: h\r\n\r\n",
+        b"GET ftp://h/ HTTP/1.1\r\nHost: h\r\n\r\n",
+        b"GET relative/path HTTP/1.1\r\nHost: h\r\n\r\n",
+        b"GET * HTTP/1.1\r\nHost: h\r\n\r\n",
+    ] {
+        assert_eq!(status_of(bad), 400, "{:?}", String::from_utf8_lossy(bad));
+    }
+    // The other two forms, with the methods they belong to.
+    assert_eq!(one(b"OPTIONS * HTTP/1.1\r\nHost: h\r\n\r\n").path(), "*");
+    assert_eq!(
+        one(b"CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n").target(),
+        "example.com:443"
+    );
 }

@@ -1,7 +1,6 @@
 //! EventLoopThread, EventLoopThreadPool and ThreadPool.
 
-mod common;
-use common::with_timeout;
+mod support;
 use muduo::{
     EventLoop, EventLoopThread, EventLoopThreadPool, ThreadInitCallback, ThreadPool,
     ThreadPoolError,
@@ -9,6 +8,7 @@ use muduo::{
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Barrier};
 use std::time::Duration;
+use support::with_timeout;
 
 const LIMIT: Duration = Duration::from_secs(30);
 

@@ -6,10 +6,8 @@
 //! muduo, where the fd closes with the `TcpConnection`), so tests that wait
 //! for the client to see EOF keep only `Weak` references.
 
-mod common;
 mod support;
 
-use common::{with_timeout, POLLERS};
 use muduo::{Buffer, ConnectionState, LoopHandle, PollerKind, TcpConnectionPtr, TcpServer};
 use socket2::Socket;
 use std::io::{Read, Write};
@@ -17,6 +15,7 @@ use std::net::TcpStream;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Barrier, Mutex, Weak};
 use std::time::{Duration, Instant};
+use support::with_timeout;
 use support::{
     assert_silent, connect, pattern, read_n, read_to_eof, wait_closed, wait_until, Closed,
     TestServer,
@@ -208,7 +207,7 @@ fn cross_thread_sends(kind: PollerKind, threads: usize) {
 
 #[test]
 fn sends_from_other_threads_while_loop_busy_arrive_in_order() {
-    for kind in POLLERS {
+    for kind in support::pollers() {
         cross_thread_sends(kind, 1);
     }
     cross_thread_sends(PollerKind::Epoll, 0);
@@ -216,6 +215,89 @@ fn sends_from_other_threads_while_loop_busy_arrive_in_order() {
 
 // ---------------------------------------------------------------------------
 // half-close with output pending
+
+/// Another thread sends while the loop thread is busy inside a callback;
+/// the callback then sends and shuts down on the loop thread. The other
+/// thread's send was made first, so its bytes must arrive first, and the
+/// FIN only after both (before the fix the loop thread's bytes overtook the
+/// queued send and the shutdown dropped it).
+fn loop_thread_send_waits_for_earlier_foreign_send(kind: PollerKind) {
+    with_timeout(LIMIT, move || {
+        let server = TestServer::start(kind, 1, "order", |s| {
+            s.set_message_callback(|c, buf, _| {
+                buf.retrieve_all();
+                let (done_tx, done_rx) = mpsc::channel();
+                let other = c.clone();
+                std::thread::spawn(move || {
+                    other.send(b"first;");
+                    done_tx.send(()).unwrap();
+                });
+                // The loop thread is held here, so the other thread's send
+                // is still in the loop's queue when the next line runs.
+                done_rx.recv_timeout(WAIT).expect("sender thread");
+                c.send(b"second;");
+                c.shutdown();
+            });
+        });
+        let mut client = connect(server.addr());
+        client.write_all(b"go").unwrap();
+        let back = read_to_eof(&mut client);
+        assert_eq!(
+            String::from_utf8_lossy(&back),
+            "first;second;",
+            "{kind:?}: bytes in the order the sends were made, then EOF"
+        );
+    });
+}
+
+#[test]
+fn sends_keep_their_order_across_threads_and_shutdown_waits_for_them() {
+    for kind in support::pollers() {
+        loop_thread_send_waits_for_earlier_foreign_send(kind);
+    }
+}
+
+/// Another thread sends, then (while the loop is held up) sends more and
+/// shuts down. `shutdown` marks the connection `Disconnecting` at once, but
+/// the half-close must wait for the second send, which is still queued:
+/// when the first send completes first (io_uring reaps its completion
+/// before it runs queued closures), a loop that trusted the state sent FIN
+/// early and lost the second send.
+fn shutdown_from_another_thread_waits_for_its_earlier_sends(kind: PollerKind) {
+    with_timeout(LIMIT, move || {
+        let mut rx_slot = None;
+        let server = TestServer::start(kind, 1, "order2", |s| {
+            let (_ev, rx) = watch(s);
+            rx_slot = Some(rx);
+        });
+        let mut client = connect(server.addr());
+        let conn = next_conn(rx_slot.as_ref().unwrap());
+        let (held_tx, held_rx) = mpsc::channel();
+        let (release_tx, release_rx) = mpsc::channel::<()>();
+        conn.send(b"first;");
+        conn.loop_handle().queue_in_loop(move || {
+            held_tx.send(()).unwrap();
+            let _ = release_rx.recv_timeout(WAIT);
+        });
+        held_rx.recv_timeout(WAIT).expect("loop held");
+        conn.send(b"second;");
+        conn.shutdown();
+        release_tx.send(()).unwrap();
+        let back = read_to_eof(&mut client);
+        assert_eq!(
+            String::from_utf8_lossy(&back),
+            "first;second;",
+            "{kind:?}: every send made before shutdown arrives before EOF"
+        );
+    });
+}
+
+#[test]
+fn shutdown_from_another_thread_sends_fin_after_its_earlier_sends() {
+    for kind in support::pollers() {
+        shutdown_from_another_thread_waits_for_its_earlier_sends(kind);
+    }
+}
 
 fn half_close(kind: PollerKind) {
     with_timeout(LIMIT, move || {
@@ -261,7 +343,7 @@ fn half_close(kind: PollerKind) {
 
 #[test]
 fn half_close_still_receives_all_pending_echo_then_eof() {
-    for kind in POLLERS {
+    for kind in support::pollers() {
         half_close(kind);
     }
 }
@@ -317,7 +399,7 @@ fn peer_reset(kind: PollerKind, threads: usize) {
 
 #[test]
 fn peer_reset_during_large_write_is_survived() {
-    for kind in POLLERS {
+    for kind in support::pollers() {
         peer_reset(kind, 0);
         peer_reset(kind, 2);
     }
@@ -400,7 +482,7 @@ fn hwm_crossings(kind: PollerKind) {
 
 #[test]
 fn high_water_mark_fires_once_per_crossing() {
-    for kind in POLLERS {
+    for kind in support::pollers() {
         hwm_crossings(kind);
     }
 }
@@ -501,7 +583,7 @@ fn backpressure(kind: PollerKind) -> (usize, usize, usize, u64) {
 
 #[test]
 fn stop_read_above_high_water_mark_bounds_server_memory() {
-    for kind in POLLERS {
+    for kind in support::pollers() {
         let (maxq, stops, resumes, in_flight) = backpressure(kind);
         println!(
             "backpressure {kind:?}: max queued at a crossing {maxq} B, {stops} stops, \
@@ -528,7 +610,7 @@ fn stop_read_above_high_water_mark_bounds_server_memory() {
 
 #[test]
 fn force_close_drops_queued_output_and_closes() {
-    for kind in POLLERS {
+    for kind in support::pollers() {
         with_timeout(LIMIT, move || {
             let mut rx_slot = None;
             let mut ev_slot = None;
@@ -636,7 +718,7 @@ fn force_close_with_delay_closes_after_the_delay() {
 
 #[test]
 fn shutdown_flushes_then_half_closes_and_keeps_reading() {
-    for kind in POLLERS {
+    for kind in support::pollers() {
         with_timeout(LIMIT, move || {
             let received = Arc::new(Mutex::new(Vec::<u8>::new()));
             let r2 = received.clone();
@@ -722,7 +804,7 @@ fn context_set_with_take() {
 
 #[test]
 fn names_addresses_tcp_info_and_options() {
-    for kind in POLLERS {
+    for kind in support::pollers() {
         with_timeout(LIMIT, move || {
             let mut rx_slot = None;
             let server = TestServer::start(kind, 2, "named", |s| {
@@ -763,7 +845,7 @@ fn names_addresses_tcp_info_and_options() {
 
 #[test]
 fn send_on_disconnected_connection_is_dropped() {
-    for kind in POLLERS {
+    for kind in support::pollers() {
         with_timeout(LIMIT, move || {
             let late_sends = Arc::new(AtomicUsize::new(0));
             let l2 = late_sends.clone();

@@ -10,10 +10,8 @@
 //! EOF. After its last message the writer half-closes; the server then
 //! flushes the echo and closes, so the reader ends on EOF.
 
-mod common;
 mod support;
 
-use common::with_timeout;
 use muduo::PollerKind;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -21,6 +19,7 @@ use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
+use support::with_timeout;
 use support::{pattern, TestServer};
 
 const LIMIT: Duration = Duration::from_secs(300);
@@ -169,6 +168,9 @@ fn pool() -> &'static [u8] {
 }
 
 fn echo_integrity(kind: PollerKind, threads: usize, cap_per_client: usize) {
+    if !support::available(kind) {
+        return;
+    }
     with_timeout(LIMIT, move || {
         let started = Instant::now();
         let seed = 0xEC40 + threads as u64 * 7 + kind as u64;
@@ -292,4 +294,16 @@ fn echo_poll_1_thread() {
 #[test]
 fn echo_poll_4_threads() {
     echo_integrity(PollerKind::Poll, 4, CAP_OTHER);
+}
+#[test]
+fn echo_uring_0_threads() {
+    echo_integrity(PollerKind::Uring, 0, CAP_OTHER);
+}
+#[test]
+fn echo_uring_1_thread() {
+    echo_integrity(PollerKind::Uring, 1, CAP_OTHER);
+}
+#[test]
+fn echo_uring_4_threads() {
+    echo_integrity(PollerKind::Uring, 4, CAP_DEFAULT);
 }

@@ -1,7 +1,6 @@
 //! Timers: ordering, cancellation (also from the callback and other threads), repeat.
 
-mod common;
-use common::{with_timeout, POLLERS};
+mod support;
 use muduo::{EventLoop, TimerId};
 use rand::Rng;
 use std::cell::{Cell, RefCell};
@@ -9,6 +8,7 @@ use std::rc::Rc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use support::{with_timeout, POLLERS};
 
 const LIMIT: Duration = Duration::from_secs(30);
 
@@ -125,14 +125,19 @@ fn cancel_from_another_thread() {
                 });
                 h.cancel(id);
                 let hh = hits2.clone();
+                let (fired_tx, fired_rx) = std::sync::mpsc::channel();
                 let every = h.run_every(Duration::from_millis(3), move || {
                     hh.fetch_add(1000, Ordering::SeqCst);
+                    let _ = fired_tx.send(());
                 });
-                std::thread::sleep(Duration::from_millis(30));
+                // Cancel once it has fired (however loaded the machine is),
+                // then stop the loop.
+                fired_rx
+                    .recv_timeout(Duration::from_secs(20))
+                    .expect("the repeating timer never fired");
                 h.cancel(every);
+                h.quit();
             });
-            let h = lp.handle();
-            lp.run_after(Duration::from_millis(100), move || h.quit());
             lp.run().unwrap();
             t.join().unwrap();
             let n = hits.load(Ordering::SeqCst);

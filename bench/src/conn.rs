@@ -9,8 +9,10 @@
 
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
+use std::time::Instant;
 
-use rustix::event::epoll::{self, EventData, EventFlags};
+use rustix::event::epoll::{self, Event, EventData, EventFlags};
+use rustix::time::Timespec;
 
 use crate::sys::would_block;
 
@@ -135,5 +137,44 @@ impl<T> ConnTable<T> {
     /// Iterates over the live entries.
     pub fn values_mut(&mut self) -> impl Iterator<Item = &mut T> {
         self.slots.iter_mut().filter_map(Option::as_mut)
+    }
+}
+
+/// The event array of a client's epoll loop, waited on until a deadline.
+pub struct Waiter {
+    events: Vec<Event>,
+}
+
+impl Default for Waiter {
+    fn default() -> Self {
+        let empty = Event {
+            flags: EventFlags::empty(),
+            data: EventData::new_u64(0),
+        };
+        Waiter {
+            events: vec![empty; 256],
+        }
+    }
+}
+
+impl Waiter {
+    /// Waits on `ep` for events until `deadline`: the ready events, or
+    /// `None` once the deadline has passed. Interrupted waits are retried.
+    pub fn wait(&mut self, ep: &OwnedFd, deadline: Instant) -> io::Result<Option<&[Event]>> {
+        loop {
+            let now = Instant::now();
+            if now >= deadline {
+                return Ok(None);
+            }
+            let timeout = Timespec::try_from(deadline - now).unwrap_or(Timespec {
+                tv_sec: 1,
+                tv_nsec: 0,
+            });
+            match epoll::wait(ep, &mut self.events[..], Some(&timeout)) {
+                Ok(n) => return Ok(Some(&self.events[..n])),
+                Err(rustix::io::Errno::INTR) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
     }
 }

@@ -12,6 +12,7 @@
 //! * [`epoll_server`] – the bare epoll loop behind the `epoll_*` peers.
 //! * [`http`] – request framing and the fixed response of the HTTP peers.
 //! * [`tokio_server`] – runtime and listener setup of the tokio peers.
+//! * [`uring_server`] – the bare io_uring loop behind `uring_pingpong`.
 //! * [`runner`] – the orchestrator behind `muduo-bench all`.
 
 pub mod cli;
@@ -21,3 +22,4 @@ pub mod http;
 pub mod runner;
 pub mod sys;
 pub mod tokio_server;
+pub mod uring_server;

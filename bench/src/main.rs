@@ -7,14 +7,23 @@
 //! and the peers, and writes `BENCHMARKS.md` (default: the workspace root)
 //! plus plots under `bench/results/`. A single section can be run by naming
 //! it instead of `all`. `--file-size-mib N` shrinks (or grows) the file of
-//! the file-transfer runs. Hidden flags: `--smoke` (one cell per section,
-//! 1 s runs: a plumbing check) and `--no-build` (skip the two cargo builds).
+//! the file-transfer runs. Run on their own (not part of `all`): `models`
+//! runs the models lab and writes `MODELS.md`; `backends` compares our epoll
+//! and io_uring backends with bare epoll, bare io_uring and tokio, and
+//! rewrites only its own block of `BENCHMARKS.md`. Hidden flags: `--smoke`
+//! (one cell per section, 1 s runs: a plumbing check) and `--no-build`
+//! (skip the two cargo builds).
 
 use std::path::PathBuf;
 
 use muduo_bench::runner::{self, env::Paths, Mode, Options, Section};
 
-const USAGE: &str = "muduo-bench <all|pingpong|http|syscalls|httpserver|c10k|files> [--full] [--out DIR] [--file-size-mib N]";
+const USAGE: &str = "muduo-bench <all|pingpong|http|syscalls|httpserver|c10k|files|memcached|models|backends> [--full|--smoke] [--no-build] [--out DIR] [--file-size-mib N]
+
+Runs one benchmark section side by side against its peers and writes the
+report (BENCHMARKS.md, or MODELS.md for `models`) into --out (default: the
+workspace root). Short runs by default; --full for the published figures,
+--smoke for a quick check that everything starts.";
 
 fn main() {
     let mut section = None;
@@ -32,6 +41,13 @@ fn main() {
             "httpserver" => section = Some(Section::HttpServer),
             "c10k" => section = Some(Section::C10k),
             "files" => section = Some(Section::Files),
+            "memcached" => section = Some(Section::Memcached),
+            "models" => section = Some(Section::Models),
+            "backends" => section = Some(Section::Backends),
+            "-h" | "--help" => {
+                println!("usage: {USAGE}");
+                return;
+            }
             "--full" => mode = Mode::Full,
             "--smoke" => mode = Mode::Smoke,
             "--no-build" => build = false,

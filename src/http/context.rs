@@ -6,6 +6,8 @@ use std::mem::MaybeUninit;
 
 use super::error::HttpError;
 use super::request::{HeaderSpan, HttpRequest, Method, Span, Version};
+use super::syntax::{is_target_byte, is_tchar, is_value_byte};
+use super::target;
 
 /// Size limits applied while parsing. `Default` gives the values documented
 /// on each field.
@@ -136,8 +138,13 @@ impl Parsed {
 ///   other expectations are ignored.
 /// * A request with neither `Content-Length` nor `Transfer-Encoding` has no
 ///   body (RFC 9112 §6.3 rule 6), whatever its method or version.
-/// * `Host` is not required (RFC 9112 §3.2 would make its absence a 400 for
-///   HTTP/1.1); the application can check `req.header("host")`.
+/// * `Host` (RFC 9112 §3.2): an HTTP/1.1 request without it, any request
+///   with more than one `Host` line or an invalid value is 400; HTTP/1.0 may
+///   omit it.
+/// * Request-target forms (§3.2): origin-form; absolute-form
+///   (`http://host/path`, whose authority replaces `Host`: see
+///   [`HttpRequest::host`]); `*` only with `OPTIONS`; authority-form only
+///   with `CONNECT`; anything else is 400.
 /// * `CONNECT` and `Connection: upgrade` get no special treatment: bytes
 ///   after the head are parsed as the next request.
 ///
@@ -149,7 +156,7 @@ impl Parsed {
 /// let mut ctx = HttpContext::new(HttpLimits::default());
 /// // Bytes the connection has read so far (two pipelined requests, the
 /// // second one incomplete).
-/// let mut buf: Vec<u8> = b"GET /a HTTP/1.1\r\n\r\nPOST /b HTTP/1.1\r\nContent-Length: 5\r\n\r\nhel".to_vec();
+/// let mut buf: Vec<u8> = b"GET /a HTTP/1.1\r\nHost: h\r\n\r\nPOST /b HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\nhel".to_vec();
 /// let mut seen = Vec::new();
 /// loop {
 ///     let parsed = ctx.parse(&buf).expect("valid input");
@@ -330,6 +337,7 @@ impl HttpContext {
         input: &[u8],
     ) -> Result<Parsed, HttpError> {
         self.scan = HeadScan::default();
+        target::resolve(&mut req)?;
         let want_continue = req.version == Version::Http11 && req.expects_continue();
         match framing(&req, &self.limits)? {
             Framing::None | Framing::Length(0) => Ok(Parsed::complete(n, req)),
@@ -408,25 +416,6 @@ impl HttpContext {
 
 // ---------------------------------------------------------------------------
 // Header section
-
-/// `tchar` from RFC 9110 §5.6.2 (the set `httparse` accepts in methods and
-/// header names).
-fn is_tchar(b: u8) -> bool {
-    matches!(b,
-        b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9'
-        | b'!' | b'#' | b'$' | b'%' | b'&' | b'\'' | b'*' | b'+'
-        | b'-' | b'.' | b'^' | b'_' | b'`' | b'|' | b'~')
-}
-
-/// Bytes `httparse` accepts in a request-target.
-fn is_target_byte(b: u8) -> bool {
-    matches!(b, 0x21..=0x7e | 0x80..=0xff)
-}
-
-/// Bytes allowed in a field value (and chunk extension): HTAB, SP, VCHAR, obs-text.
-fn is_value_byte(b: u8) -> bool {
-    matches!(b, b'\t' | 0x20..=0x7e | 0x80..=0xff)
-}
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 enum LinePhase {
@@ -692,6 +681,7 @@ fn parse_head_buf(
         head: head.to_vec(),
         path,
         query,
+        authority: None,
         headers,
         body: Vec::new(),
     };
@@ -997,7 +987,7 @@ mod tests {
 
     #[test]
     fn httparse_not_rerun_per_byte() {
-        let mut input = b"POST /some/path?q=1 HTTP/1.1\r\n".to_vec();
+        let mut input = b"POST /some/path?q=1 HTTP/1.1\r\nHost: h\r\n".to_vec();
         for i in 0..40 {
             input.extend_from_slice(format!("X-Header-{i}: value value value\r\n").as_bytes());
         }
@@ -1038,7 +1028,7 @@ mod tests {
     #[test]
     fn end_of_head_scan_resumes() {
         let mut scan = HeadScan::default();
-        let full = b"GET / HTTP/1.1\r\nA: b\r\n\r\n";
+        let full = b"GET / HTTP/1.1\r\nHost: h\r\nA: b\r\n\r\n";
         for n in 0..full.len() {
             let win = &full[..n];
             let line = scan.scan_request_line(win, &HttpLimits::default()).unwrap();

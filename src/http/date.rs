@@ -94,48 +94,23 @@ pub fn format_http_date(t: SystemTime) -> [u8; HTTP_DATE_LEN] {
     format_unix_secs(unix_secs(t))
 }
 
-/// Parses an IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`, the form every
-/// HTTP/1.1 sender must use) into seconds since the Unix epoch. Returns
-/// `None` for anything else (the obsolete RFC 850 and asctime forms
-/// included), which callers treat as an absent header.
+/// Parses an HTTP date in any of the three forms a recipient must accept
+/// (RFC 9110 §5.6.7): IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`), the
+/// obsolete RFC 850 form (`Sunday, 06-Nov-94 08:49:37 GMT`) and asctime
+/// (`Sun Nov  6 08:49:37 1994`), into seconds since the Unix epoch. Returns
+/// `None` for anything else, which callers treat as an absent header.
+/// Parsing is done by the `httpdate` crate.
 ///
 /// ```
 /// use muduo::http::parse_http_date;
 /// assert_eq!(parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT"), Some(784_111_777));
+/// assert_eq!(parse_http_date("Sunday, 06-Nov-94 08:49:37 GMT"), Some(784_111_777));
+/// assert_eq!(parse_http_date("Sun Nov  6 08:49:37 1994"), Some(784_111_777));
 /// assert_eq!(parse_http_date("yesterday"), None);
 /// ```
 pub fn parse_http_date(s: &str) -> Option<u64> {
-    let b = s.trim().as_bytes();
-    if b.len() != HTTP_DATE_LEN
-        || &b[3..5] != b", "
-        || b[7] != b' '
-        || b[11] != b' '
-        || b[16] != b' '
-    {
-        return None;
-    }
-    if b[19] != b':' || b[22] != b':' || &b[25..] != b" GMT" {
-        return None;
-    }
-    let num = |r: std::ops::Range<usize>| -> Option<u64> {
-        let part = &b[r];
-        if part.iter().all(u8::is_ascii_digit) {
-            std::str::from_utf8(part).ok()?.parse().ok()
-        } else {
-            None
-        }
-    };
-    let day = num(5..7)?;
-    let month0 = MONTH_NAMES.iter().position(|m| m[..] == b[8..11])?;
-    let year = num(12..16)?;
-    let (hh, mm, ss) = (num(17..19)?, num(20..22)?, num(23..25)?);
-    if year < 1970 || day == 0 || day > month_days(year, month0) || hh > 23 || mm > 59 || ss > 60 {
-        return None;
-    }
-    let mut days = (1970..year).map(year_days).sum::<u64>();
-    days += (0..month0).map(|m| month_days(year, m)).sum::<u64>();
-    days += day - 1;
-    Some(days * 86_400 + hh * 3600 + mm * 60 + ss)
+    let t = httpdate::parse_http_date(s.trim()).ok()?;
+    t.duration_since(UNIX_EPOCH).ok().map(|d| d.as_secs())
 }
 
 fn unix_secs(t: SystemTime) -> u64 {

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use super::response::reason_phrase;
+use super::status::reason_phrase;
 
 /// A request that cannot be served, with the status code the server should
 /// answer with before closing the connection.

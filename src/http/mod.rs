@@ -48,6 +48,7 @@
 //! assert!(!close);
 //! ```
 
+mod conditional;
 mod context;
 mod date;
 mod error;
@@ -55,11 +56,15 @@ mod request;
 mod response;
 mod server;
 mod static_files;
+mod status;
+mod syntax;
+mod target;
 
 pub use context::{HttpContext, HttpLimits, Parsed};
 pub use date::{format_http_date, format_unix_secs, parse_http_date, DateCache, HTTP_DATE_LEN};
 pub use error::HttpError;
 pub use request::{Headers, HttpRequest, Method, Version};
-pub use response::{reason_phrase, FileBody, HttpResponse, InvalidHeader, CONTINUE_RESPONSE};
+pub use response::{FileBody, HttpResponse, InvalidHeader, CONTINUE_RESPONSE};
 pub use server::{HttpHandler, HttpServer};
 pub use static_files::StaticFiles;
+pub use status::reason_phrase;

@@ -162,6 +162,8 @@ pub struct HttpRequest {
     pub(crate) head: Vec<u8>,
     pub(crate) path: Span,
     pub(crate) query: Option<Span>,
+    /// The authority of an absolute-form target, which replaces `Host`.
+    pub(crate) authority: Option<Span>,
     pub(crate) headers: Vec<HeaderSpan>,
     pub(crate) body: Vec<u8>,
 }
@@ -201,15 +203,37 @@ impl HttpRequest {
         std::str::from_utf8(self.bytes_at(span)).unwrap_or_default()
     }
 
-    fn bytes_at(&self, span: Span) -> &[u8] {
+    pub(crate) fn bytes_at(&self, span: Span) -> &[u8] {
         self.head.get(span.range()).unwrap_or_default()
     }
 
     /// The path of the request-target, without the query (`/a/b` for
     /// `GET /a/b?x=1`). Not percent-decoded. For an absolute-form target
-    /// (`http://host/p`) this is the whole target up to `?`.
+    /// (`GET http://host/p?x HTTP/1.1`) it is the path part (`/p`), and `/`
+    /// when the target has no path (`http://host`).
     pub fn path(&self) -> &str {
+        if self.path.start == self.path.end && self.authority.is_some() {
+            return "/";
+        }
         self.str_at(self.path)
+    }
+
+    /// The host the request is for: the authority of an absolute-form
+    /// target, else the `Host` field (RFC 9112 §3.2.2). `None` for an
+    /// HTTP/1.0 request without `Host`.
+    ///
+    /// ```
+    /// use muduo::http::{HttpContext, HttpLimits};
+    /// let mut ctx = HttpContext::new(HttpLimits::default());
+    /// let req = ctx
+    ///     .parse(b"GET http://example.com/hello HTTP/1.1\r\nHost: other\r\n\r\n")
+    ///     .unwrap()
+    ///     .request
+    ///     .unwrap();
+    /// assert_eq!((req.path(), req.host()), ("/hello", Some("example.com")));
+    /// ```
+    pub fn host(&self) -> Option<&str> {
+        self.header("host")
     }
 
     /// The query, without the `?` (`x=1` for `/a/b?x=1`); `None` when the
@@ -218,7 +242,8 @@ impl HttpRequest {
         self.query.map(|q| self.str_at(q))
     }
 
-    /// The whole request-target as sent (path and query).
+    /// The request-target's path and query (as sent for the usual
+    /// origin-form; for an absolute-form target, without scheme and authority).
     pub fn target(&self) -> &str {
         let end = self.query.map_or(self.path.end, |q| q.end);
         self.str_at(Span {
@@ -236,7 +261,14 @@ impl HttpRequest {
     }
 
     /// The raw value of the first header named `name` (ASCII case-insensitive).
+    /// For `host`, the authority of an absolute-form target replaces the
+    /// field (RFC 9112 §3.2.2).
     pub fn header_bytes(&self, name: &str) -> Option<&[u8]> {
+        if let Some(a) = self.authority {
+            if name.eq_ignore_ascii_case("host") {
+                return Some(self.bytes_at(a));
+            }
+        }
         self.headers
             .iter()
             .find(|h| self.bytes_at(h.name).eq_ignore_ascii_case(name.as_bytes()))

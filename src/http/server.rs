@@ -37,6 +37,7 @@ struct Config {
     limits: HttpLimits,
     header_timeout: Duration,
     idle_timeout: Duration,
+    send_timeout: Duration,
     server_name: String,
     workers: Option<Arc<ThreadPool>>,
 }
@@ -58,6 +59,19 @@ struct HttpConn {
     closing: bool,
     /// Worker mode: a closing response went out; later ones are dropped.
     output_closed: bool,
+    /// A send-progress check is armed: output was written and may still
+    /// sit in the kernel (see [`arm_send_check`]).
+    send_check: Option<SendProgress>,
+}
+
+/// Write progress of a connection with output in flight, sampled from
+/// `TCP_INFO` by the send-timeout check.
+#[derive(Clone, Copy, Debug)]
+struct SendProgress {
+    /// `tcpi_bytes_acked` at the last sample (`None`: not sampled yet).
+    acked: Option<u64>,
+    /// When the acknowledged byte count last moved (or the check was armed).
+    since: Instant,
 }
 
 impl HttpConn {
@@ -100,6 +114,7 @@ pub struct HttpServer {
     limits: HttpLimits,
     header_timeout: Duration,
     idle_timeout: Duration,
+    send_timeout: Duration,
     server_name: String,
     workers: Option<Arc<ThreadPool>>,
     date_timers: Mutex<Vec<(LoopHandle, TimerId)>>,
@@ -126,6 +141,7 @@ impl HttpServer {
             limits: HttpLimits::default(),
             header_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(60),
+            send_timeout: Duration::from_secs(60),
             server_name: "muduo-rs".to_string(),
             workers: None,
             date_timers: Mutex::new(Vec::new()),
@@ -165,8 +181,20 @@ impl HttpServer {
         self.header_timeout = d;
     }
     /// Longest idle time between requests on a kept-alive connection (default 60 s).
+    /// A connection is not idle while its response is still being sent.
+    /// `Duration::MAX` (or any duration too large to add to a time) means never.
     pub fn set_idle_timeout(&mut self, d: Duration) {
         self.idle_timeout = d;
+    }
+    /// Longest time a response may make no write progress (default 60 s, as
+    /// nginx's `send_timeout`): a client that stops reading a response while
+    /// the server still has bytes for it is closed once the peer has
+    /// acknowledged nothing new (`TCP_INFO` `bytes_acked`) for this long.
+    /// Progress is sampled every quarter of the timeout, so the close comes
+    /// between 1 and 1.5 timeouts after the last progress. A slow reader that
+    /// keeps reading is never closed by it. `Duration::MAX` means never.
+    pub fn set_send_timeout(&mut self, d: Duration) {
+        self.send_timeout = d;
     }
     /// The `Server` header value (default `muduo-rs`; empty = no header).
     pub fn set_server_name(&mut self, name: &str) {
@@ -191,6 +219,7 @@ impl HttpServer {
             limits: self.limits,
             header_timeout: self.header_timeout,
             idle_timeout: self.idle_timeout,
+            send_timeout: self.send_timeout,
             server_name: self.server_name.clone(),
             workers: self.workers.clone(),
         });
@@ -207,6 +236,7 @@ impl HttpServer {
                     backlog: Buffer::new(),
                     closing: false,
                     output_closed: false,
+                    send_check: None,
                 });
                 arm_deadline(conn, &c, c.idle_timeout.min(c.header_timeout));
             } else {
@@ -281,7 +311,7 @@ fn on_message(conn: &TcpConnectionPtr, buf: &mut Buffer, when: Instant, cfg: &Ar
                 buf.retrieve_all();
                 return Step::Wait;
             }
-            if st.backlog.is_empty() {
+            let step = if st.backlog.is_empty() {
                 let step = process(conn, st, buf, when, cfg, &mut out);
                 if step == Step::Paused {
                     // Keep the unparsed rest for `deliver` to resume from:
@@ -298,7 +328,11 @@ fn on_message(conn: &TcpConnectionPtr, buf: &mut Buffer, when: Instant, cfg: &Ar
                 let step = process(conn, st, &mut backlog, when, cfg, &mut out);
                 st.backlog = backlog;
                 step
+            };
+            if !out.is_empty() {
+                note_output(conn, st, cfg);
             }
+            step
         });
         let Some(step) = handled else {
             buf.retrieve_all(); // not an HTTP connection of ours any more
@@ -370,6 +404,7 @@ fn process(
         let file = resp.take_file_body();
         if file.is_some() {
             flush(conn, out, file.filter(|_| !resp.is_head()));
+            note_output(conn, st, cfg);
         }
         if resp.close_connection() {
             step = Step::Close;
@@ -401,11 +436,32 @@ fn emit(st: &mut HttpConn, out: &mut Vec<u8>, bytes: &[u8], close: bool) -> bool
     false
 }
 
+/// How long a client may keep its side open once the last response has
+/// been written and our side is half-closed.
+const CLOSE_GRACE: Duration = Duration::from_secs(5);
+
 /// Half-closes after the queued output; a client that never closes its
-/// side is dropped after a grace period.
+/// side is dropped once the output has gone and a grace period has passed.
+/// A long response to a slow reader is not cut off: while output is still
+/// in flight the send timeout, not this grace period, decides.
 fn close_after_response(conn: &TcpConnectionPtr) {
     conn.shutdown();
-    conn.force_close_with_delay(Duration::from_secs(5));
+    arm_close_grace(conn);
+}
+
+fn arm_close_grace(conn: &TcpConnectionPtr) {
+    let weak: Weak<crate::TcpConnection> = Arc::downgrade(conn);
+    conn.loop_handle().run_after(CLOSE_GRACE, move || {
+        let Some(conn) = weak.upgrade() else { return };
+        if conn.disconnected() {
+            return;
+        }
+        if output_pending(&conn) {
+            arm_close_grace(&conn); // still sending: check again later
+        } else {
+            conn.force_close();
+        }
+    });
 }
 
 fn answer_error(e: &HttpError, out: &mut Vec<u8>) {
@@ -474,6 +530,7 @@ fn deliver(
             if let Some(f) = file {
                 conn.send_file(f.file, f.offset, f.len);
             }
+            note_output(conn, st, cfg);
             if close {
                 st.closing = true;
                 st.output_closed = true;
@@ -522,15 +579,23 @@ fn arm_deadline(conn: &TcpConnectionPtr, cfg: &Arc<Config>, after: Duration) {
             if st.in_flight() > 0 {
                 return Ok(cfg.idle_timeout); // a handler is still working
             }
+            if let Some(p) = st.send_check {
+                if output_pending(&conn) {
+                    // Still sending: the send timeout watches that.
+                    return Ok(cfg.idle_timeout);
+                }
+                st.send_check = None;
+                st.last_active = st.last_active.max(p.since);
+            }
             let (start, limit, what) = match st.request_started {
                 Some(t) => (t, cfg.header_timeout, "request not completed in time"),
                 None => (st.last_active, cfg.idle_timeout, "idle keep-alive timeout"),
             };
-            let deadline = start + limit;
-            if deadline <= now {
-                Err(what)
-            } else {
-                Ok(deadline - now)
+            match start.checked_add(limit) {
+                // Too far away to represent: never.
+                None => Ok(limit),
+                Some(deadline) if deadline <= now => Err(what),
+                Some(deadline) => Ok(deadline - now),
             }
         });
         match verdict {
@@ -539,6 +604,75 @@ fn arm_deadline(conn: &TcpConnectionPtr, cfg: &Arc<Config>, after: Duration) {
                 tracing::debug!(conn = conn.name(), why, "closing connection");
                 conn.force_close();
             }
+            None => {}
+        }
+    });
+}
+
+/// Output was just written to `conn`: make sure a send-progress check is
+/// armed. One check per connection at a time, so keep-alive traffic costs a
+/// flag test per batch, not a timer per response.
+fn note_output(conn: &TcpConnectionPtr, st: &mut HttpConn, cfg: &Arc<Config>) {
+    if st.send_check.is_none() {
+        st.send_check = Some(SendProgress {
+            acked: None,
+            since: Instant::now(),
+        });
+        arm_send_check(conn, cfg, send_sample_interval(cfg.send_timeout));
+    }
+}
+
+/// Whether the kernel still holds output for `conn` (unsent, or sent and
+/// not acknowledged). Our own output queue is only ever non-empty while the
+/// kernel's send buffer is full, so this covers it too.
+fn output_pending(conn: &TcpConnectionPtr) -> bool {
+    conn.tcp_info()
+        .is_ok_and(|i| i.unacked > 0 || i.notsent_bytes > 0)
+}
+
+/// How often write progress is sampled: a quarter of the send timeout,
+/// between 10 ms and 15 s.
+fn send_sample_interval(timeout: Duration) -> Duration {
+    (timeout / 4).clamp(Duration::from_millis(10), Duration::from_secs(15))
+}
+
+/// The send timeout: while the kernel still holds output for `conn`
+/// (unsent, or sent and unacknowledged), samples how many bytes the peer has
+/// acknowledged; closes the connection when that has not moved for the send
+/// timeout. Once the output is all acknowledged the check disarms and the
+/// idle timeout counts from then.
+fn arm_send_check(conn: &TcpConnectionPtr, cfg: &Arc<Config>, after: Duration) {
+    let weak: Weak<crate::TcpConnection> = Arc::downgrade(conn);
+    let cfg = cfg.clone();
+    conn.loop_handle().run_after(after, move || {
+        let Some(conn) = weak.upgrade() else { return };
+        if !conn.connected() {
+            return;
+        }
+        let info = conn.tcp_info().ok();
+        let now = Instant::now();
+        let stalled = conn.with_context(|st: &mut HttpConn| {
+            let p = st.send_check.as_mut()?;
+            let pending = info.is_some_and(|i| i.unacked > 0 || i.notsent_bytes > 0);
+            if !pending {
+                // Drained since the last progress seen: idle counts from then.
+                st.last_active = st.last_active.max(p.since);
+                st.send_check = None;
+                return None;
+            }
+            let acked = info.map(|i| i.bytes_acked);
+            if p.acked != acked {
+                p.acked = acked;
+                p.since = now;
+            }
+            Some(now.saturating_duration_since(p.since) >= cfg.send_timeout)
+        });
+        match stalled.flatten() {
+            Some(true) => {
+                tracing::debug!(conn = conn.name(), "send timeout: peer stopped reading");
+                conn.force_close();
+            }
+            Some(false) => arm_send_check(&conn, &cfg, send_sample_interval(cfg.send_timeout)),
             None => {}
         }
     });

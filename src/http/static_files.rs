@@ -1,6 +1,7 @@
 //! `StaticFiles`: serves a directory over HTTP with `sendfile(2)`.
 
-use super::date::{format_http_date, parse_http_date};
+use super::conditional::{self, Precondition};
+use super::date::format_http_date;
 use super::{HttpRequest, HttpResponse, Method};
 use rustix::fd::{AsFd, AsRawFd, OwnedFd};
 use rustix::fs::{Mode, OFlags, ResolveFlags};
@@ -16,10 +17,17 @@ use std::time::UNIX_EPOCH;
 /// * `GET` and `HEAD`; other methods get 405.
 /// * `Content-Type` from the extension, `Content-Length`, `Last-Modified`,
 ///   `Accept-Ranges: bytes`.
-/// * `If-Modified-Since` -> 304 when the file is not newer.
+/// * A strong `ETag` (`"<mtime hex>-<length hex>"`, as nginx sends);
+///   `If-None-Match` (weak comparison, `*` too) and `If-Modified-Since` ->
+///   304, `If-Match` and `If-Unmodified-Since` -> 412, evaluated in the order
+///   of RFC 9110 §13.2.2 (`If-None-Match` overrides `If-Modified-Since`).
+///   Dates in all three HTTP forms are understood (IMF-fixdate, RFC 850,
+///   asctime).
 /// * One `Range: bytes=a-b` (also `a-` and `-n`) -> 206 with
 ///   `Content-Range`; an unsatisfiable range -> 416. Several ranges are
-///   answered with the whole file (allowed by RFC 9110).
+///   answered with the whole file (allowed by RFC 9110). `If-Range` with the
+///   current `ETag` (strong comparison) or `Last-Modified` date lets the
+///   range apply; with anything else the whole file is sent.
 /// * A directory serves its `index.html`, else 403 (no listings).
 /// * The path is percent-decoded once, then any `..` segment is refused
 ///   (403), and the resolved file (symlinks followed) must still be inside
@@ -107,29 +115,30 @@ impl StaticFiles {
             .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
             .map(|d| d.as_secs());
         let last_modified = modified.map(format_http_date);
-        if let (Some(ims), Some(mtime)) = (
-            req.header("if-modified-since").and_then(parse_http_date),
-            modified_secs,
-        ) {
-            if req.header("if-none-match").is_none() && mtime <= ims {
+        let tag = conditional::etag(modified_secs.unwrap_or(0), len);
+        let validators = |resp: &mut HttpResponse| {
+            resp.add_header("ETag", tag.as_str());
+            if let Some(lm) = &last_modified {
+                resp.add_header("Last-Modified", lm);
+            }
+        };
+        match conditional::evaluate(req, &tag, modified_secs) {
+            Precondition::Serve => {}
+            Precondition::NotModified => {
                 resp.set_status(304, "Not Modified");
-                if let Some(lm) = &last_modified {
-                    resp.add_header("Last-Modified", lm);
-                }
+                validators(resp);
+                return;
+            }
+            Precondition::Failed => {
+                resp.set_status(412, "Precondition Failed");
+                resp.set_body(Vec::new());
                 return;
             }
         }
         resp.set_content_type(content_type(path));
         resp.add_header("Accept-Ranges", "bytes");
-        if let Some(lm) = &last_modified {
-            resp.add_header("Last-Modified", lm);
-        }
-        let range_applies = match req.header("if-range") {
-            None => true,
-            Some(v) => last_modified
-                .as_ref()
-                .is_some_and(|lm| v.as_bytes() == lm.as_slice()),
-        };
+        validators(resp);
+        let range_applies = conditional::range_applies(req, &tag, modified_secs);
         match req
             .header("range")
             .filter(|_| range_applies)

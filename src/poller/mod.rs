@@ -7,21 +7,26 @@
 //! [`EventLoopBuilder::poller`](crate::EventLoopBuilder::poller), or by
 //! setting the environment variable `MUDUO_USE_POLL` (any value), as in muduo.
 //!
-//! The trait deliberately speaks only of file descriptors, [`Interest`],
-//! [`Token`]s and [`Ready`] sets, so that the loop never sees epoll details
-//! and a completion-based driver can later sit behind the same loop.
+//! The trait speaks only of file descriptors, [`Interest`], [`Token`]s and
+//! [`Ready`] sets, so that the loop never sees epoll details. It is a
+//! *readiness* interface ("you may read now") and nothing more: a
+//! completion-based driver such as io_uring ("your read is done, here are
+//! the bytes") cannot sit behind it, because there the kernel owns the
+//! buffer while the operation is in flight. That driver is a separate
+//! variant of the loop's driver, with its own transport for connections.
 //!
 //! [`EventLoop`]: crate::EventLoop
 
 mod epoll;
 mod poll;
 
+pub(crate) use epoll::event_of as epoll_event;
 pub use epoll::Epoll;
 pub use poll::Poll;
 
 use std::fmt;
 use std::io;
-use std::os::fd::RawFd;
+use std::os::fd::BorrowedFd;
 use std::time::Duration;
 
 /// What a channel wants to hear about: readable, writable, both, or nothing.
@@ -125,23 +130,19 @@ impl Ready {
     /// Converts the kernel's event bits. epoll and poll use the same values
     /// on Linux (`EPOLLIN == POLLIN`, ...; checked at compile time below),
     /// so both backends share this.
+    #[inline]
     pub(crate) fn from_kernel_bits(bits: u32) -> Ready {
+        // Branch-free: one shift-and-mask per flag, on the hot path.
         const IN: u32 = libc::EPOLLIN as u32 | libc::EPOLLPRI as u32;
-        let table = [
-            (IN, Ready::READABLE),
-            (libc::EPOLLOUT as u32, Ready::WRITABLE),
-            (libc::EPOLLRDHUP as u32, Ready::READ_CLOSED),
-            (libc::EPOLLHUP as u32, Ready::HUP),
-            (libc::EPOLLERR as u32, Ready::ERROR),
-            (libc::POLLNVAL as u32, Ready::INVALID),
-        ];
-        let mut r = Ready::empty();
-        for (mask, flag) in table {
-            if bits & mask != 0 {
-                r = r.union(flag);
-            }
-        }
-        r
+        let flag = |mask: u32, r: Ready| ((bits & mask != 0) as u8) * r.0;
+        Ready(
+            flag(IN, Ready::READABLE)
+                | flag(libc::EPOLLOUT as u32, Ready::WRITABLE)
+                | flag(libc::EPOLLRDHUP as u32, Ready::READ_CLOSED)
+                | flag(libc::EPOLLHUP as u32, Ready::HUP)
+                | flag(libc::EPOLLERR as u32, Ready::ERROR)
+                | flag(libc::POLLNVAL as u32, Ready::INVALID),
+        )
     }
 }
 
@@ -196,7 +197,7 @@ impl fmt::Debug for Ready {
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 pub struct Token(pub u64);
 
-/// Which readiness backend a loop uses.
+/// Which driver (backend) a loop uses.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
 pub enum PollerKind {
     /// `epoll(7)`, level-triggered (muduo's default).
@@ -206,12 +207,33 @@ pub enum PollerKind {
     EpollEdge,
     /// `poll(2)`: O(n) per call, kept for comparison and portability.
     Poll,
+    /// io_uring, the completion (Proactor) backend: connections receive
+    /// through multishot `RECV` into a provided-buffer ring and send through
+    /// `SEND` submissions, listeners accept through multishot `ACCEPT`, and
+    /// generic [`Channel`](crate::Channel)s are watched with `POLL_ADD`
+    /// (level-triggered). Building a loop fails with a clear error where
+    /// the kernel lacks io_uring or an opcode it needs.
+    Uring,
+    /// io_uring where available, else epoll (with a log line). A loop built
+    /// with it reports the kind it actually uses.
+    Auto,
 }
 
 impl PollerKind {
-    /// The kind chosen by the environment: [`PollerKind::Poll`] when
-    /// `MUDUO_USE_POLL` is set (to anything), else [`PollerKind::Epoll`].
+    /// The kind chosen by the environment: `MUDUO_BACKEND` (`epoll`,
+    /// `epoll-et`, `poll`, `uring` or `auto`) when set and valid, else
+    /// [`PollerKind::Poll`] when `MUDUO_USE_POLL` is set (to anything, as
+    /// in muduo), else [`PollerKind::Epoll`]. An invalid `MUDUO_BACKEND`
+    /// is logged and ignored.
     pub fn from_env() -> PollerKind {
+        if let Some(v) = std::env::var_os("MUDUO_BACKEND") {
+            match v.to_str().and_then(PollerKind::parse) {
+                Some(kind) => return kind,
+                None => {
+                    tracing::warn!(value = ?v, "MUDUO_BACKEND: expected epoll, epoll-et, poll, uring or auto; ignored")
+                }
+            }
+        }
         if std::env::var_os("MUDUO_USE_POLL").is_some() {
             PollerKind::Poll
         } else {
@@ -219,13 +241,27 @@ impl PollerKind {
         }
     }
 
-    /// Parses `epoll`, `epoll-et` (or `epoll-edge`) and `poll`.
+    /// Parses `epoll` (or `epoll-lt`), `epoll-et` (or `epoll-edge`), `poll`,
+    /// `uring` (or `io_uring`, `io-uring`) and `auto`.
     pub fn parse(s: &str) -> Option<PollerKind> {
         match s {
             "epoll" | "epoll-lt" => Some(PollerKind::Epoll),
             "epoll-et" | "epoll-edge" => Some(PollerKind::EpollEdge),
             "poll" => Some(PollerKind::Poll),
+            "uring" | "io_uring" | "io-uring" => Some(PollerKind::Uring),
+            "auto" => Some(PollerKind::Auto),
             _ => None,
+        }
+    }
+
+    /// The name [`parse`](Self::parse) accepts for this kind.
+    pub fn name(self) -> &'static str {
+        match self {
+            PollerKind::Epoll => "epoll",
+            PollerKind::EpollEdge => "epoll-et",
+            PollerKind::Poll => "poll",
+            PollerKind::Uring => "uring",
+            PollerKind::Auto => "auto",
         }
     }
 
@@ -234,35 +270,51 @@ impl PollerKind {
         self == PollerKind::EpollEdge
     }
 
-    pub(crate) fn build(self) -> io::Result<Box<dyn Poller>> {
-        Ok(match self {
-            PollerKind::Epoll => Box::new(Epoll::new(false)?),
-            PollerKind::EpollEdge => Box::new(Epoll::new(true)?),
-            PollerKind::Poll => Box::new(Poll::new()),
-        })
+    /// True for the completion backend (io_uring).
+    pub fn is_completion(self) -> bool {
+        self == PollerKind::Uring
+    }
+}
+
+impl std::fmt::Display for PollerKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
     }
 }
 
 impl std::str::FromStr for PollerKind {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        PollerKind::parse(s)
-            .ok_or_else(|| format!("unknown poller {s:?}: expected epoll, epoll-et or poll"))
+        PollerKind::parse(s).ok_or_else(|| {
+            format!("unknown poller {s:?}: expected epoll, epoll-et, poll, uring or auto")
+        })
     }
 }
 
 /// A readiness demultiplexer (muduo's `Poller`).
 ///
-/// Used only by the thread that owns the loop. The caller guarantees that a
-/// registered fd stays open until it is deregistered.
+/// Used only by the thread that owns the loop. Each call borrows the fd
+/// only for that call; a poller remembers the fd's number between calls
+/// (epoll in the kernel, [`Poll`] in its array), so the caller keeps the
+/// fd open from `register` until `deregister`. An [`EventLoop`] does this
+/// by type: its channel table holds each channel's
+/// [`ChannelHandler`](crate::ChannelHandler), which owns (or holds the
+/// owner of) the fd, and deregisters before dropping it.
+///
+/// [`EventLoop`]: crate::EventLoop
 pub trait Poller {
     /// Starts watching `fd` for `interest`, tagging its events with `token`.
     /// `interest` is never empty: the loop deregisters instead.
-    fn register(&mut self, fd: RawFd, token: Token, interest: Interest) -> io::Result<()>;
+    fn register(&mut self, fd: BorrowedFd<'_>, token: Token, interest: Interest) -> io::Result<()>;
     /// Changes what an already registered fd is watched for.
-    fn reregister(&mut self, fd: RawFd, token: Token, interest: Interest) -> io::Result<()>;
+    fn reregister(
+        &mut self,
+        fd: BorrowedFd<'_>,
+        token: Token,
+        interest: Interest,
+    ) -> io::Result<()>;
     /// Stops watching `fd`.
-    fn deregister(&mut self, fd: RawFd) -> io::Result<()>;
+    fn deregister(&mut self, fd: BorrowedFd<'_>) -> io::Result<()>;
     /// Waits up to `timeout` (`None` = forever) and appends what happened to `events`.
     /// An interrupted wait (`EINTR`) returns `Ok` with no events.
     fn poll(
@@ -270,8 +322,6 @@ pub trait Poller {
         timeout: Option<Duration>,
         events: &mut Vec<(Token, Ready)>,
     ) -> io::Result<()>;
-    /// The backend's name, for logs.
-    fn name(&self) -> &'static str;
 }
 
 #[cfg(test)]

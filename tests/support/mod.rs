@@ -1,11 +1,112 @@
-//! Helpers shared by the TCP integration tests: a server running on its own
-//! base loop thread, blocking loopback clients, bounded waits, test data.
+//! The one helper module of the integration tests (`mod support;`): the
+//! backends to run on, bounded waits (`with_timeout`), a TCP server on its
+//! own base loop thread (`TestServer`), blocking loopback clients and test
+//! data; `support::http` for HTTP tests (`HttpTestServer`, a raw client) and
+//! `support::example` for tests that run an example binary.
 #![allow(dead_code)]
+
+pub mod example;
+pub mod http;
+pub mod inspect;
 
 use muduo::{EventLoopThread, PollerKind, TcpServer, TcpServerOptions};
 use std::io::{self, Read};
 use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
+
+/// Every backend, so loop tests run against each: epoll level- and
+/// edge-triggered, poll, and io_uring (the completion backend).
+pub const POLLERS: [PollerKind; 4] = [
+    PollerKind::Epoll,
+    PollerKind::EpollEdge,
+    PollerKind::Poll,
+    PollerKind::Uring,
+];
+
+/// The backends this kernel can run: [`POLLERS`] without io_uring when it
+/// is unavailable (old kernel, `kernel.io_uring_disabled`, seccomp), which
+/// is printed once so a skipped backend is visible in the test output.
+///
+/// `MUDUO_TEST_POLLERS=uring,epoll` (names as `--poller` takes them) runs
+/// only those: `scripts/asan-uring.sh` uses it to run the io_uring half of
+/// the suite under AddressSanitizer.
+pub fn pollers() -> Vec<PollerKind> {
+    let only: Option<Vec<PollerKind>> = std::env::var("MUDUO_TEST_POLLERS").ok().map(|v| {
+        v.split(',')
+            .map(|name| {
+                name.trim()
+                    .parse()
+                    .unwrap_or_else(|e| panic!("MUDUO_TEST_POLLERS: {e}"))
+            })
+            .collect()
+    });
+    POLLERS
+        .into_iter()
+        .filter(|k| only.as_ref().is_none_or(|o| o.contains(k)))
+        .filter(|k| available(*k))
+        .collect()
+}
+
+/// True if a loop with `kind` can be built here (io_uring may be missing).
+pub fn available(kind: PollerKind) -> bool {
+    static URING: std::sync::OnceLock<Result<(), String>> = std::sync::OnceLock::new();
+    if kind != PollerKind::Uring {
+        return true;
+    }
+    let probe = URING.get_or_init(|| {
+        // On a thread of its own: a thread may own only one loop.
+        std::thread::spawn(|| {
+            muduo::EventLoop::builder()
+                .poller(PollerKind::Uring)
+                .build()
+                .map(drop)
+                .map_err(|e| e.to_string())
+        })
+        .join()
+        .unwrap_or_else(|_| Err("probe panicked".into()))
+    });
+    match probe {
+        Ok(()) => true,
+        Err(e) => {
+            static SAID: std::sync::Once = std::sync::Once::new();
+            SAID.call_once(|| eprintln!("SKIPPING the io_uring backend: {e}"));
+            false
+        }
+    }
+}
+
+/// Runs `f` on a fresh thread and fails the test if it takes longer than `limit`.
+pub fn with_timeout<T: Send + 'static>(
+    limit: Duration,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> T {
+    let (tx, rx) = mpsc::channel();
+    let t = std::thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    match rx.recv_timeout(limit) {
+        Ok(v) => {
+            let _ = t.join();
+            v
+        }
+        Err(mpsc::RecvTimeoutError::Disconnected) => match t.join() {
+            Err(p) => std::panic::resume_unwind(p),
+            Ok(()) => panic!("test thread ended without a result"),
+        },
+        Err(mpsc::RecvTimeoutError::Timeout) => panic!("test timed out after {limit:?}"),
+    }
+}
+
+/// Serializes the tests of one binary that count process-wide resources
+/// (open fds): tests run in parallel threads of one process.
+pub fn serial() -> std::sync::MutexGuard<'static, ()> {
+    // The io_uring probe opens (and closes) fds once per process: let it
+    // finish before any test takes an fd baseline.
+    available(PollerKind::Uring);
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
 
 /// How long a blocking client read may wait before the test fails.
 pub const READ_TIMEOUT: Duration = Duration::from_secs(20);
@@ -210,4 +311,29 @@ pub fn connect_small_rcvbuf(addr: SocketAddr, rcvbuf: usize) -> TcpStream {
     s.set_read_timeout(Some(READ_TIMEOUT)).unwrap();
     s.set_nodelay(true).unwrap();
     s
+}
+
+/// Returns once `lp` has run every closure queued on it before this call.
+///
+/// Work posted to a loop from another thread (a server's listener
+/// registration by `TcpServer::start`, a connection's close) has been applied
+/// when this returns: read baselines and states after it, never before.
+pub fn loop_barrier(lp: &muduo::LoopHandle) {
+    let (tx, rx) = std::sync::mpsc::channel();
+    lp.run_in_loop(move || {
+        let _ = tx.send(());
+    });
+    rx.recv_timeout(READ_TIMEOUT)
+        .expect("the loop did not run a queued closure");
+}
+
+/// Sends the library's logs to the test's output when `RUST_LOG` is set
+/// (e.g. `RUST_LOG=warn`), so a failing test shows what the loop logged.
+pub fn init_logging() {
+    if std::env::var_os("RUST_LOG").is_some() {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_test_writer()
+            .try_init();
+    }
 }

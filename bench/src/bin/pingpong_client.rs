@@ -22,10 +22,9 @@ use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
 use muduo_bench::cli::{expect_positionals, positional};
-use muduo_bench::conn::{Conn, ConnTable};
+use muduo_bench::conn::{Conn, ConnTable, Waiter};
 use muduo_bench::sys;
-use rustix::event::epoll::{self, CreateFlags, Event, EventData, EventFlags};
-use rustix::event::Timespec;
+use rustix::event::epoll::{self, CreateFlags, Event, EventFlags};
 
 const USAGE: &str = "pingpong_client <addr:port> <threads> <block_bytes> <sessions> <seconds>";
 /// Time allowed for connecting all sessions, on top of the run itself.
@@ -157,29 +156,13 @@ fn run_until(
     deadline: Instant,
     stats: &mut Stats,
 ) -> std::io::Result<()> {
-    let mut events = vec![
-        Event {
-            flags: EventFlags::empty(),
-            data: EventData::new_u64(0)
-        };
-        256
-    ];
+    let mut waiter = Waiter::default();
     let mut rbuf = vec![0u8; 64 * 1024];
     loop {
-        let now = Instant::now();
-        if now >= deadline {
+        let Some(events) = waiter.wait(ep, deadline)? else {
             return Ok(());
-        }
-        let timeout = Timespec::try_from(deadline - now).unwrap_or(Timespec {
-            tv_sec: 1,
-            tv_nsec: 0,
-        });
-        let n = match epoll::wait(ep, &mut events[..], Some(&timeout)) {
-            Ok(n) => n,
-            Err(rustix::io::Errno::INTR) => continue,
-            Err(e) => return Err(e.into()),
         };
-        for &Event { flags, data } in &events[..n] {
+        for &Event { flags, data } in events {
             let key = data.u64() as usize;
             let Some(conn) = conns.get_mut(key) else {
                 continue;

@@ -5,14 +5,23 @@
 //! Sections: [`pingpong`] (throughput and CPU per message), [`http`] (wrk),
 //! [`syscalls`] (strace counts per message/request), [`httpserver`] (our
 //! `http_server` against hyper, with targets), [`c10k`] (memory per idle
-//! connection) and [`files`] (file transfer modes, static files against
-//! nginx). [`report`] assembles the Markdown, [`plot`] the PNGs.
+//! connection), [`files`] (file transfer modes, static files against
+//! nginx) and [`memcached`] (our memcached example against memcached).
+//! Run on their own: [`backends`] (our epoll and io_uring backends against
+//! bare loops and tokio, with [`backends_syscalls`] counting syscalls
+//! through perf) and [`models`] (the models lab, which writes its own page,
+//! `MODELS.md`). [`report`] assembles the Markdown, [`plot`] the PNGs.
 
+pub mod backends;
+pub mod backends_syscalls;
 pub mod c10k;
 pub mod env;
 pub mod files;
 pub mod http;
 pub mod httpserver;
+pub mod memcached;
+pub mod models;
+pub mod observed;
 pub mod pingpong;
 pub mod plot;
 pub mod process;
@@ -68,6 +77,8 @@ pub struct Stack {
     pub threads: usize,
     /// True for muduo-rs's own examples.
     pub ours: bool,
+    /// Arguments after `--threads N`, e.g. `--poller uring`.
+    pub extra: Vec<String>,
 }
 
 impl Stack {
@@ -78,27 +89,41 @@ impl Stack {
             program: dir.join(binary),
             threads,
             ours,
+            extra: Vec::new(),
         }
+    }
+
+    /// The same stack with `args` appended to its command line.
+    pub fn with_args(mut self, args: &[&str]) -> Stack {
+        self.extra.extend(args.iter().map(|a| a.to_string()));
+        self
     }
 
     /// The server's arguments for `port`.
     pub fn args(&self, port: u16) -> Vec<String> {
-        vec![
+        let mut args = vec![
             "--addr".into(),
             format!("127.0.0.1:{port}"),
             "--threads".into(),
             self.threads.to_string(),
-        ]
+        ];
+        args.extend(self.extra.iter().cloned());
+        args
     }
 
     /// The command line as shown in the report (path relative to the
     /// workspace, port as `PORT`).
     pub fn shown(&self, paths: &Paths) -> String {
-        format!(
+        let mut shown = format!(
             "{} --addr 127.0.0.1:PORT --threads {}",
             relative(&self.program, paths),
             self.threads
-        )
+        );
+        for arg in &self.extra {
+            shown.push(' ');
+            shown.push_str(arg);
+        }
+        shown
     }
 }
 
@@ -191,6 +216,14 @@ pub enum Section {
     C10k,
     /// File transfer modes and static files against nginx only.
     Files,
+    /// Our memcached example against memcached only.
+    Memcached,
+    /// The models lab: writes `MODELS.md` instead of `BENCHMARKS.md`.
+    Models,
+    /// Our epoll and io_uring backends against bare epoll, bare io_uring
+    /// and tokio. Not part of `all` (it takes about as long as `all`
+    /// itself); it updates only its own block of `BENCHMARKS.md`.
+    Backends,
 }
 
 impl Section {
@@ -204,6 +237,9 @@ impl Section {
             Section::HttpServer => "httpserver",
             Section::C10k => "c10k",
             Section::Files => "files",
+            Section::Memcached => "memcached",
+            Section::Models => "models",
+            Section::Backends => "backends",
         }
     }
 }
@@ -238,9 +274,16 @@ pub fn run(
     if let Err(e) = crate::sys::raise_nofile_limit() {
         report.note(format!("Could not raise RLIMIT_NOFILE: {e}."));
     }
+    if section == Section::Models {
+        return models::run(mode, paths, std::mem::take(&mut report.notes));
+    }
     let machine = env::Machine::read();
     let load_before = env::loadavg();
     let started = std::time::Instant::now();
+    if section == Section::Backends {
+        let block = backends::run(mode, paths, &mut report, &machine, &load_before, started);
+        return report::write_block(paths, backends::BLOCK, &block);
+    }
     let wants = |s: Section| section == Section::All || section == s;
     if wants(Section::PingPong) {
         pingpong::run(mode, paths, &mut report);
@@ -260,6 +303,9 @@ pub fn run(
     }
     if wants(Section::Files) {
         files::run(mode, opts, paths, &mut report);
+    }
+    if wants(Section::Memcached) {
+        memcached::run(mode, paths, &mut report);
     }
     let mut invocation = format!("{}{}", section.name(), mode.flag());
     if let Some(mib) = opts.file_size_mib {

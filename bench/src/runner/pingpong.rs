@@ -87,10 +87,14 @@ pub fn client_threads(sessions: usize) -> usize {
 /// One run's figures.
 #[derive(Clone, Copy, Debug)]
 pub struct Sample {
-    mib_s: f64,
-    msgs_s: f64,
-    user_us_msg: f64,
-    sys_us_msg: f64,
+    /// Throughput in MiB/s.
+    pub mib_s: f64,
+    /// Messages (blocks) per second.
+    pub msgs_s: f64,
+    /// Server user CPU per message, µs.
+    pub user_us_msg: f64,
+    /// Server system CPU per message, µs.
+    pub sys_us_msg: f64,
 }
 
 /// Medians over a cell's runs.
@@ -108,7 +112,8 @@ pub struct Figures {
     pub total: f64,
 }
 
-fn figures(samples: &[Sample]) -> Figures {
+/// Per-metric medians of `samples`.
+pub fn figures(samples: &[Sample]) -> Figures {
     let m = |f: fn(&Sample) -> f64| median(&samples.iter().map(f).collect::<Vec<_>>());
     Figures {
         mib_s: m(|s| s.mib_s),
@@ -120,7 +125,7 @@ fn figures(samples: &[Sample]) -> Figures {
 }
 
 /// Starts `stack`, runs the client against it, stops and reaps it.
-fn run_once(
+pub fn run_once(
     stack: &Stack,
     block: usize,
     sessions: usize,
@@ -155,7 +160,8 @@ fn run_once(
     })
 }
 
-fn client_args(port: u16, block: usize, sessions: usize, secs: f64) -> Vec<String> {
+/// The pingpong_client arguments for one run.
+pub fn client_args(port: u16, block: usize, sessions: usize, secs: f64) -> Vec<String> {
     vec![
         format!("127.0.0.1:{port}"),
         client_threads(sessions).to_string(),
@@ -165,7 +171,58 @@ fn client_args(port: u16, block: usize, sessions: usize, secs: f64) -> Vec<Strin
     ]
 }
 
-type Results = BTreeMap<(usize, usize), BTreeMap<String, Vec<Sample>>>;
+/// Samples by (block, sessions), then by stack name.
+pub type Results = BTreeMap<(usize, usize), BTreeMap<String, Vec<Sample>>>;
+
+/// Runs every cell of `plan` on every stack (stacks interleaved within a
+/// cell, so drift hits them alike), logging each run under `[tag]` and
+/// passing each sample to `each`; failed runs become report notes.
+pub fn run_matrix(
+    tag: &str,
+    plan: &Plan,
+    stacks: &[Stack],
+    paths: &Paths,
+    report: &mut Report,
+    mut each: impl FnMut(usize, usize, &Stack, &Sample),
+) -> Results {
+    let total = plan.blocks.len() * plan.sessions.len() * plan.runs * stacks.len();
+    eprintln!("[{tag}] {total} ping-pong runs of {} s planned", plan.secs);
+    let mut results = Results::new();
+    for &block in &plan.blocks {
+        for &sessions in &plan.sessions {
+            for run in 0..plan.runs {
+                for stack in stacks {
+                    match run_once(stack, block, sessions, plan.secs, paths) {
+                        Ok(s) => {
+                            eprintln!(
+                                "[{tag}] block={block} sessions={sessions} run {}/{} {}: {:.0} msgs/s, {:.1} MiB/s, {:.3} us/msg",
+                                run + 1,
+                                plan.runs,
+                                stack.name,
+                                s.msgs_s,
+                                s.mib_s,
+                                s.user_us_msg + s.sys_us_msg
+                            );
+                            each(block, sessions, stack, &s);
+                            results
+                                .entry((block, sessions))
+                                .or_default()
+                                .entry(stack.name.clone())
+                                .or_default()
+                                .push(s);
+                        }
+                        Err(e) => report.note(format!(
+                            "Ping-pong `{}` block {block} B, {sessions} sessions, run {}: {e}",
+                            stack.name,
+                            run + 1
+                        )),
+                    }
+                }
+            }
+        }
+    }
+    results
+}
 
 /// Runs the matrix and adds its section, plots and raw CSV.
 pub fn run(mode: Mode, paths: &Paths, report: &mut Report) {
@@ -185,47 +242,22 @@ pub fn run(mode: Mode, paths: &Paths, report: &mut Report) {
         relative(&paths.bins.join("pingpong_client"), paths),
         plan.secs
     ));
-    let total = plan.blocks.len() * plan.sessions.len() * plan.runs * stacks.len();
-    eprintln!("[pingpong] {total} runs of {} s planned", plan.secs);
-    let mut results: Results = BTreeMap::new();
     let mut csv =
         String::from("block,sessions,stack,mib_per_s,msgs_per_s,user_us_per_msg,sys_us_per_msg\n");
-    for &block in &plan.blocks {
-        for &sessions in &plan.sessions {
-            for run in 0..plan.runs {
-                for stack in &stacks {
-                    match run_once(stack, block, sessions, plan.secs, paths) {
-                        Ok(s) => {
-                            eprintln!(
-                                "[pingpong] block={block} sessions={sessions} run {}/{} {}: {:.1} MiB/s, {:.3} us/msg",
-                                run + 1,
-                                plan.runs,
-                                stack.name,
-                                s.mib_s,
-                                s.user_us_msg + s.sys_us_msg
-                            );
-                            let _ = writeln!(
-                                csv,
-                                "{block},{sessions},{},{:.3},{:.1},{:.4},{:.4}",
-                                stack.name, s.mib_s, s.msgs_s, s.user_us_msg, s.sys_us_msg
-                            );
-                            results
-                                .entry((block, sessions))
-                                .or_default()
-                                .entry(stack.name.clone())
-                                .or_default()
-                                .push(s);
-                        }
-                        Err(e) => report.note(format!(
-                            "Ping-pong `{}` block {block} B, {sessions} sessions, run {}: {e}",
-                            stack.name,
-                            run + 1
-                        )),
-                    }
-                }
-            }
-        }
-    }
+    let results = run_matrix(
+        "pingpong",
+        &plan,
+        &stacks,
+        paths,
+        report,
+        |block, sessions, stack, s| {
+            let _ = writeln!(
+                csv,
+                "{block},{sessions},{},{:.3},{:.1},{:.4},{:.4}",
+                stack.name, s.mib_s, s.msgs_s, s.user_us_msg, s.sys_us_msg
+            );
+        },
+    );
     let _ = std::fs::write(paths.results.join("pingpong_raw.csv"), csv);
     let section = render(&plan, &stacks, &results, paths, report);
     report.sections.push(section);

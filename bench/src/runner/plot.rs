@@ -8,6 +8,7 @@
 use std::path::Path;
 use std::sync::Once;
 
+use plotters::coord::ranged1d::ValueFormatter;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 use plotters::style::{register_font, FontStyle};
@@ -28,6 +29,16 @@ fn color_for(name: &str, index: usize) -> RGBColor {
         "read-write" => RGBColor(31, 119, 180),
         "mmap-write" => RGBColor(44, 160, 44),
         "sendfile" => RGBColor(214, 39, 40),
+        // The models lab: one colour per server model and per poller.
+        "threads" => RGBColor(31, 119, 180),
+        "single" => RGBColor(214, 39, 40),
+        "pool" => RGBColor(44, 160, 44),
+        "multi" => RGBColor(148, 103, 189),
+        "multi-pool" => RGBColor(255, 127, 14),
+        "proactor" => RGBColor(23, 190, 207),
+        "select" => RGBColor(140, 86, 75),
+        "poll" => RGBColor(31, 119, 180),
+        "epoll" => RGBColor(214, 39, 40),
         _ => {
             let (r, g, b) = Palette99::pick(index).rgb();
             RGBColor(r, g, b)
@@ -51,33 +62,98 @@ pub fn throughput(
     title: &str,
     series: &[(String, Vec<(f64, f64)>)],
 ) -> Result<(), String> {
+    lines(
+        path,
+        &Axes {
+            title,
+            x_desc: "sessions (log scale)",
+            y_desc: "MiB/s",
+            log_y: false,
+        },
+        series,
+    )
+}
+
+/// Titles and scales of a [`lines`] chart.
+pub struct Axes<'a> {
+    /// Chart caption.
+    pub title: &'a str,
+    /// X axis label (the x axis is always logarithmic).
+    pub x_desc: &'a str,
+    /// Y axis label.
+    pub y_desc: &'a str,
+    /// Logarithmic y axis (for figures spanning several decades, e.g. latency).
+    pub log_y: bool,
+}
+
+/// Writes a line chart against a log x axis, one line per series; series
+/// without points are left out. Non-positive or non-finite points are
+/// dropped (they have no place on a log axis and mean "no figure").
+pub fn lines(path: &Path, axes: &Axes, series: &[(String, Vec<(f64, f64)>)]) -> Result<(), String> {
     register();
-    let series: Vec<_> = series.iter().filter(|(_, pts)| !pts.is_empty()).collect();
+    let series: Vec<(String, Vec<(f64, f64)>)> = series
+        .iter()
+        .map(|(name, pts)| {
+            let pts = pts
+                .iter()
+                .copied()
+                .filter(|&(x, y)| x > 0.0 && y.is_finite() && (y > 0.0 || !axes.log_y))
+                .collect();
+            (name.clone(), pts)
+        })
+        .filter(|(_, pts): &(String, Vec<(f64, f64)>)| !pts.is_empty())
+        .collect();
     if series.is_empty() {
         return Err("no data".into());
     }
     let all = series.iter().flat_map(|(_, pts)| pts.iter());
-    let (mut x_max, mut y_max) = (1.0f64, 0.0f64);
+    let (mut x_min, mut x_max, mut y_min, mut y_max) = (f64::MAX, 1.0f64, f64::MAX, 0.0f64);
     for &(x, y) in all {
+        x_min = x_min.min(x);
         x_max = x_max.max(x);
+        y_min = y_min.min(y);
         y_max = y_max.max(y);
     }
     let y_max = if y_max > 0.0 { y_max * 1.1 } else { 1.0 };
-    let x_range = (0.8f64..x_max * 1.25).log_scale();
+    let x_range = (x_min * 0.8..x_max * 1.25).log_scale();
     let root = BitMapBackend::new(path, (WIDTH, HEIGHT)).into_drawing_area();
     root.fill(&WHITE).map_err(|e| e.to_string())?;
-    let mut chart = ChartBuilder::on(&root)
-        .caption(title, ("sans-serif", 18))
+    let mut builder = ChartBuilder::on(&root);
+    builder
+        .caption(axes.title, ("sans-serif", 18))
         .margin(10)
         .x_label_area_size(40)
-        .y_label_area_size(60)
-        .build_cartesian_2d(x_range, 0.0..y_max)
-        .map_err(|e| e.to_string())?;
+        .y_label_area_size(60);
+    if axes.log_y {
+        let y_range = (y_min.max(1e-9) * 0.8..y_max * 1.5).log_scale();
+        let chart = builder
+            .build_cartesian_2d(x_range, y_range)
+            .map_err(|e| e.to_string())?;
+        draw_lines(chart, axes, &series)?;
+    } else {
+        let chart = builder
+            .build_cartesian_2d(x_range, 0.0..y_max)
+            .map_err(|e| e.to_string())?;
+        draw_lines(chart, axes, &series)?;
+    }
+    root.present().map_err(|e| e.to_string())
+}
+
+fn draw_lines<'a, Y>(
+    mut chart: ChartContext<'a, BitMapBackend<'a>, Cartesian2d<LogCoord<f64>, Y>>,
+    axes: &Axes,
+    series: &[(String, Vec<(f64, f64)>)],
+) -> Result<(), String>
+where
+    Y: Ranged<ValueType = f64> + ValueFormatter<f64>,
+{
     chart
         .configure_mesh()
-        .x_desc("sessions (log scale)")
-        .y_desc("MiB/s")
+        .x_desc(axes.x_desc)
+        .y_desc(axes.y_desc)
         .x_label_formatter(&|x| format!("{x:.0}"))
+        .y_labels(8)
+        .y_label_formatter(&|y| short_number(*y))
         // No minor grid: it adds nothing here and bloats the PNG.
         .light_line_style(TRANSPARENT)
         .draw()
@@ -101,8 +177,22 @@ pub fn throughput(
         .border_style(BLACK)
         .position(SeriesLabelPosition::UpperLeft)
         .draw()
-        .map_err(|e| e.to_string())?;
-    root.present().map_err(|e| e.to_string())
+        .map_err(|e| e.to_string())
+}
+
+/// An axis label: `12k`, `1.5M`, `250`, `0.35`.
+fn short_number(v: f64) -> String {
+    let a = v.abs();
+    if a >= 1e6 {
+        let m = format!("{:.3}", v / 1e6);
+        format!("{}M", m.trim_end_matches('0').trim_end_matches('.'))
+    } else if a >= 1e4 {
+        format!("{:.0}k", v / 1e3)
+    } else if a >= 10.0 {
+        format!("{v:.0}")
+    } else {
+        format!("{v:.2}")
+    }
 }
 
 /// One panel of a grouped bar chart: `groups` along x, one bar per series
@@ -238,6 +328,28 @@ mod tests {
         let bytes = std::fs::read(&path).unwrap();
         let _ = std::fs::remove_file(&path);
         assert!(bytes.starts_with(b"\x89PNG"));
+    }
+
+    #[test]
+    fn writes_a_log_log_chart() {
+        let path =
+            std::env::temp_dir().join(format!("muduo-bench-lines-{}.png", std::process::id()));
+        let axes = Axes {
+            title: "p99",
+            x_desc: "connections",
+            y_desc: "µs",
+            log_y: true,
+        };
+        let series = vec![(
+            "single".to_string(),
+            vec![(1.0, 20.0), (10.0, 300.0), (1000.0, f64::NAN), (100.0, 0.0)],
+        )];
+        lines(&path, &axes, &series).unwrap();
+        let bytes = std::fs::read(&path).unwrap();
+        let _ = std::fs::remove_file(&path);
+        assert!(bytes.starts_with(b"\x89PNG"));
+        assert_eq!(short_number(12_500.0), "12k");
+        assert_eq!(short_number(1_500_000.0), "1.5M");
     }
 
     #[test]

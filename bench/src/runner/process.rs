@@ -126,12 +126,18 @@ impl Server {
     /// Like [`Server::stop`] but starting with `first` (e.g. SIGINT for
     /// `strace`, which then detaches and writes its summary).
     pub fn stop_with(&mut self, first: Signal) -> Usage {
+        self.stop_within(first, Duration::from_secs(2))
+    }
+
+    /// Like [`Server::stop_with`], waiting up to `grace` before SIGKILL
+    /// (perf needs seconds to close its counters and write its summary).
+    pub fn stop_within(&mut self, first: Signal, grace: Duration) -> Usage {
         if let Some(usage) = self.reaped {
             return usage;
         }
         let pid = Pid::from_raw(self.pid).expect("child pid is positive");
         let _ = kill_process(pid, first);
-        let limit = Instant::now() + Duration::from_secs(2);
+        let limit = Instant::now() + grace;
         while Instant::now() < limit {
             if let Some(usage) = wait4(self.pid, true) {
                 self.reaped = Some(usage);

@@ -1,5 +1,10 @@
 //! Writes `BENCHMARKS.md`: header (date, machine, commands), the sections'
 //! tables, then notes.
+//!
+//! A subcommand that is not part of `all` (such as `backends`) owns a block
+//! of the file between two HTML comment markers and rewrites only that
+//! block ([`write_block`]); a full report carries such blocks over from the
+//! previous file, so running one section never wipes another's figures.
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -57,6 +62,12 @@ pub fn write(paths: &Paths, header: &Header, report: &Report) -> Result<PathBuf,
         md.push_str(section);
         md.push('\n');
     }
+    let path = paths.out.join("BENCHMARKS.md");
+    let previous = std::fs::read_to_string(&path).unwrap_or_default();
+    for block in owned_blocks(&previous) {
+        md.push_str(block);
+        md.push_str("\n\n");
+    }
     md.push_str("## Notes\n\n");
     md.push_str(
         "- Medians are taken per metric over the runs of a cell.\n\
@@ -70,7 +81,85 @@ pub fn write(paths: &Paths, header: &Header, report: &Report) -> Result<PathBuf,
     }
     std::fs::create_dir_all(&paths.out)
         .map_err(|e| format!("cannot create {}: {e}", paths.out.display()))?;
-    let path = paths.out.join("BENCHMARKS.md");
     std::fs::write(&path, md).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     Ok(path)
+}
+
+fn markers(name: &str) -> (String, String) {
+    (
+        format!("<!-- muduo-bench {name}: begin -->"),
+        format!("<!-- muduo-bench {name}: end -->"),
+    )
+}
+
+/// Replaces the block `name` of `BENCHMARKS.md` with `body` (inserting it
+/// before "## Notes" when it is not there yet), leaving the rest of the
+/// file as it was; returns the file's path.
+pub fn write_block(paths: &Paths, name: &str, body: &str) -> Result<PathBuf, String> {
+    std::fs::create_dir_all(&paths.out)
+        .map_err(|e| format!("cannot create {}: {e}", paths.out.display()))?;
+    let path = paths.out.join("BENCHMARKS.md");
+    let previous = std::fs::read_to_string(&path).unwrap_or_default();
+    let md = splice(&previous, name, body);
+    std::fs::write(&path, md).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    Ok(path)
+}
+
+/// `doc` with the block `name` set to `body`.
+fn splice(doc: &str, name: &str, body: &str) -> String {
+    let (begin, end) = markers(name);
+    let block = format!("{begin}\n{}\n{end}", body.trim_end());
+    if let Some(i) = doc.find(&begin) {
+        if let Some(j) = doc[i..].find(&end) {
+            let j = i + j + end.len();
+            return format!("{}{block}{}", &doc[..i], &doc[j..]);
+        }
+    }
+    if let Some(i) = doc.find("\n## Notes\n") {
+        return format!("{}\n{block}\n{}", &doc[..i], &doc[i..]);
+    }
+    if doc.trim().is_empty() {
+        return format!("# muduo-rs benchmarks\n\n{block}\n");
+    }
+    format!("{}\n\n{block}\n", doc.trim_end())
+}
+
+/// Every marked block of `doc`, markers included.
+fn owned_blocks(doc: &str) -> Vec<&str> {
+    let mut blocks = Vec::new();
+    let mut rest = doc;
+    while let Some(i) = rest.find("<!-- muduo-bench ") {
+        let tail = &rest[i..];
+        let Some(name_end) = tail.find(": begin -->") else {
+            break;
+        };
+        let name = &tail["<!-- muduo-bench ".len()..name_end];
+        let (_, end) = markers(name);
+        let Some(j) = tail.find(&end) else {
+            break;
+        };
+        blocks.push(&tail[..j + end.len()]);
+        rest = &tail[j + end.len()..];
+    }
+    blocks
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splices_a_block_and_keeps_the_rest() {
+        let doc = "# t\n\n## A\n\na\n\n## Notes\n\n- n\n\n## Analysis\n\nx\n";
+        let once = splice(doc, "backends", "## Backends\n\nv1\n");
+        assert!(once.contains("## A\n\na\n"));
+        assert!(once.find("v1").unwrap() < once.find("## Notes").unwrap());
+        assert!(once.ends_with("## Analysis\n\nx\n"));
+        let twice = splice(&once, "backends", "## Backends\n\nv2\n");
+        assert!(!twice.contains("v1") && twice.contains("v2"));
+        assert_eq!(twice.matches("backends: begin").count(), 1);
+        assert_eq!(owned_blocks(&twice).len(), 1);
+        assert!(owned_blocks(&twice)[0].contains("v2"));
+        assert!(owned_blocks(doc).is_empty());
+    }
 }

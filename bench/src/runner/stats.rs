@@ -71,13 +71,22 @@ pub enum Target {
     AtLeast(f64),
 }
 
+/// A goal ratio with the digits it needs: `0.5`, `1.0`, `0.95`.
+fn goal(v: f64) -> String {
+    let s = format!("{v:.2}");
+    match s.strip_suffix('0') {
+        Some(short) if !short.ends_with('.') => short.to_string(),
+        _ => s,
+    }
+}
+
 impl Target {
     /// The goal as shown in a table, e.g. `<= 0.5x`.
     pub fn describe(self) -> String {
         match self {
             Target::None => "(reported)".into(),
-            Target::AtMost(v) => format!("<= {v:.1}x"),
-            Target::AtLeast(v) => format!(">= {v:.1}x"),
+            Target::AtMost(v) => format!("<= {}x", goal(v)),
+            Target::AtLeast(v) => format!(">= {}x", goal(v)),
         }
     }
 
@@ -133,6 +142,13 @@ pub fn targets_table(context: &str, ours: &str, peer: &str, rows: &[TargetRow]) 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn goals_show_the_digits_they_need() {
+        assert_eq!(Target::AtMost(0.95).describe(), "<= 0.95x");
+        assert_eq!(Target::AtMost(0.5).describe(), "<= 0.5x");
+        assert_eq!(Target::AtLeast(1.0).describe(), ">= 1.0x");
+    }
 
     #[test]
     fn medians() {

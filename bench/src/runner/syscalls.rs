@@ -9,13 +9,14 @@
 
 use std::fmt::Write as _;
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rustix::process::Signal;
 
 use super::env::{ensure_tool, Paths};
 use super::http::{self, Load};
-use super::process::{free_port, loopback, run_client, Server};
+use super::observed::{observed_run, Observer};
+use super::process::run_client;
 use super::stats::{field, fmt};
 use super::{pingpong, relative, Mode, Report, Stack};
 
@@ -82,30 +83,22 @@ pub fn parse_strace(text: &str) -> Option<Counts> {
     seen_total.then_some(counts)
 }
 
-/// Waits until every thread of `pid` has a tracer.
-fn wait_traced(pid: i32, timeout: Duration) -> bool {
-    let limit = Instant::now() + timeout;
-    while Instant::now() < limit {
-        let traced = std::fs::read_dir(format!("/proc/{pid}/task"))
-            .ok()
-            .is_some_and(|tasks| {
-                tasks.filter_map(Result::ok).all(|t| {
-                    std::fs::read_to_string(t.path().join("status"))
-                        .ok()
-                        .and_then(|s| {
-                            s.lines()
-                                .find(|l| l.starts_with("TracerPid:"))
-                                .map(|l| l.trim_end().to_string())
-                        })
-                        .is_some_and(|l| !l.ends_with(":\t0") && !l.ends_with(" 0"))
-                })
-            });
-        if traced {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    false
+/// True once every thread of `pid` has a tracer.
+fn traced(_strace: i32, pid: i32) -> bool {
+    std::fs::read_dir(format!("/proc/{pid}/task"))
+        .ok()
+        .is_some_and(|tasks| {
+            tasks.filter_map(Result::ok).all(|t| {
+                std::fs::read_to_string(t.path().join("status"))
+                    .ok()
+                    .and_then(|s| {
+                        s.lines()
+                            .find(|l| l.starts_with("TracerPid:"))
+                            .map(|l| l.trim_end().to_string())
+                    })
+                    .is_some_and(|l| !l.ends_with(":\t0") && !l.ends_with(" 0"))
+            })
+        })
 }
 
 /// Runs `client` (returning the number of messages) against `stack` with
@@ -116,31 +109,16 @@ pub fn traced_run(
     file: &Path,
     client: impl FnOnce(u16) -> Result<f64, String>,
 ) -> Result<(Counts, f64), String> {
-    let port = free_port().map_err(|e| format!("free port: {e}"))?;
-    let mut server = Server::start(&stack.program, &stack.args(port), &paths.log)
-        .map_err(|e| format!("spawn: {e}"))?;
-    server.wait_ready(loopback(port), Duration::from_secs(5))?;
-    let args: Vec<String> = [
-        "-c",
-        "-f",
-        "-o",
-        &file.display().to_string(),
-        "-p",
-        &server.pid().to_string(),
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    let mut strace = Server::start(Path::new("strace"), &args, &paths.log)
-        .map_err(|e| format!("strace: {e}"))?;
-    if !wait_traced(server.pid(), Duration::from_secs(5)) {
-        return Err("strace did not attach".into());
-    }
-    let messages = client(port);
-    strace.stop_with(Signal::INT);
-    server.stop();
-    let messages = messages?;
-    let text = std::fs::read_to_string(file).map_err(|e| format!("strace output: {e}"))?;
+    let strace = Observer {
+        program: "strace",
+        args: &["-c", "-f"],
+        attached: &traced,
+        attach_timeout: Duration::from_secs(5),
+        stop: &|strace| {
+            strace.stop_with(Signal::INT);
+        },
+    };
+    let (text, messages) = observed_run(stack, paths, file, &strace, client)?;
     let counts = parse_strace(&text).ok_or("strace summary not understood")?;
     Ok((counts, messages))
 }

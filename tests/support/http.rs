@@ -1,7 +1,6 @@
 //! Helpers for the HTTP integration tests: an in-process `HttpServer` on an
 //! `EventLoopThread`, and a raw `TcpStream` client that parses responses
 //! byte-exactly (framing by `Content-Length`).
-#![allow(dead_code)]
 
 use muduo::http::{HttpRequest, HttpResponse, HttpServer, Method};
 use muduo::EventLoopThread;
@@ -11,7 +10,7 @@ use std::time::{Duration, Instant};
 
 /// An `HttpServer` running on its own loop thread. Dropping it stops the
 /// server first, then the loop.
-pub struct TestServer {
+pub struct HttpTestServer {
     // Field order is drop order: the server must stop before its loop ends.
     pub server: HttpServer,
     pub loop_thread: EventLoopThread,
@@ -51,7 +50,7 @@ pub fn demo_handler(req: &HttpRequest, resp: &mut HttpResponse) {
 
 /// Starts a server on 127.0.0.1:0 with [`demo_handler`]; `configure` may
 /// change anything (handler, limits, timeouts) before `start`.
-pub fn start_server(configure: impl FnOnce(&mut HttpServer)) -> TestServer {
+pub fn start_server(configure: impl FnOnce(&mut HttpServer)) -> HttpTestServer {
     let loop_thread = EventLoopThread::start("http-test", None).expect("loop thread");
     let mut server = HttpServer::new(
         loop_thread.handle(),
@@ -63,7 +62,7 @@ pub fn start_server(configure: impl FnOnce(&mut HttpServer)) -> TestServer {
     configure(&mut server);
     server.start().expect("server start");
     let addr = server.local_addr();
-    TestServer {
+    HttpTestServer {
         server,
         loop_thread,
         addr,
