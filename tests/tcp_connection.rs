@@ -301,7 +301,7 @@ fn shutdown_from_another_thread_sends_fin_after_its_earlier_sends() {
 
 fn half_close(kind: PollerKind) {
     with_timeout(LIMIT, move || {
-        const N: usize = 8 * MIB;
+        let n = support::more_than_kernel_buffers(8 * MIB);
         let hwm = Arc::new(AtomicUsize::new(0));
         let mut rx_slot = None;
         let h2 = hwm.clone();
@@ -316,9 +316,11 @@ fn half_close(kind: PollerKind) {
                 MIB,
             );
         });
-        let mut client = connect(server.addr());
+        // A small fixed receive buffer: autotuning could otherwise let the
+        // client's kernel buffer take the whole echo.
+        let mut client = support::connect_small_rcvbuf(server.addr(), 64 * 1024);
         let conn = Arc::downgrade(&next_conn(rx_slot.as_ref().unwrap()));
-        let data = pattern(kind as u64 + 11, N);
+        let data = pattern(kind as u64 + 11, n);
         // Write everything without reading: the echo cannot all fit in the
         // kernel buffers, so the server holds output when the FIN arrives.
         client.write_all(&data).unwrap();
@@ -334,7 +336,7 @@ fn half_close(kind: PollerKind) {
             "output was queued past 1 MiB"
         );
         let back = read_to_eof(&mut client);
-        assert_eq!(back.len(), N, "every echoed byte arrives before EOF");
+        assert_eq!(back.len(), n, "every echoed byte arrives before EOF");
         assert!(back == data, "echo corrupted");
         assert!(wait_until(WAIT, || server.server().connection_count() == 0));
         assert!(conn.upgrade().is_none_or(|c| c.disconnected()));
@@ -630,10 +632,15 @@ fn force_close_drops_queued_output_and_closes() {
             });
             let (ev, rx) = (ev_slot.unwrap(), rx_slot.unwrap());
 
-            // From another thread, with 16 MiB queued and unread.
-            let mut client = connect(server.addr());
+            // From another thread, with far more queued than the kernel can
+            // hold and nothing read. The client's receive buffer is small
+            // and fixed: with autotuning a receiver's buffer can grow to
+            // net.ipv4.tcp_rmem's maximum (32 MiB on some machines) and
+            // take everything before the close runs.
+            let total = support::more_than_kernel_buffers(16 * MIB);
+            let mut client = support::connect_small_rcvbuf(server.addr(), 64 * 1024);
             let conn = next_conn(&rx);
-            conn.send_vec(vec![7u8; 16 * MIB]);
+            conn.send_vec(vec![7u8; total]);
             conn.force_close();
             assert_ne!(conn.state(), ConnectionState::Connected);
             drop(conn);
@@ -651,7 +658,10 @@ fn force_close_drops_queued_output_and_closes() {
                     Err(e) => panic!("read: {e}"),
                 }
             }
-            assert!(got < 16 * MIB, "queued output is dropped, got {got}");
+            assert!(
+                got < total,
+                "{kind:?}: queued output is dropped, got {got} of {total}"
+            );
             closes_cleanly(&server, &ev, 1);
 
             // From the message callback.

@@ -296,6 +296,22 @@ pub fn open_fds() -> usize {
         .count()
 }
 
+/// More bytes than the kernel can hold for one loopback connection whose
+/// receiver has a small fixed `SO_RCVBUF` (see [`connect_small_rcvbuf`]):
+/// four times the send buffer's autotuning ceiling (the last field of
+/// `net.ipv4.tcp_wmem`), and at least `floor`.
+///
+/// Tests that need output to stay queued in the library (a client that
+/// does not read) size it with this, so a machine with larger buffers
+/// cannot swallow it all.
+pub fn more_than_kernel_buffers(floor: usize) -> usize {
+    let wmem_max = std::fs::read_to_string("/proc/sys/net/ipv4/tcp_wmem")
+        .ok()
+        .and_then(|s| s.split_whitespace().nth(2)?.parse::<usize>().ok())
+        .unwrap_or(4 << 20);
+    floor.max(4 * wmem_max)
+}
+
 /// A blocking client whose `SO_RCVBUF` is fixed (set before connecting,
 /// which also turns off receive-buffer autotuning).
 pub fn connect_small_rcvbuf(addr: SocketAddr, rcvbuf: usize) -> TcpStream {
