@@ -4,10 +4,18 @@
 //!
 //! Covered: a hand-written corpus of every command and error path, seeded
 //! random command sequences, pipelined batches, and a sequence split at
-//! every byte, and random malformed bytes. What legitimately differs is
-//! normalized, each with its reason: the `VERSION` line (ours names
-//! itself) and `STAT` lines (pids, times, memory figures, slab classes
-//! ours does not have), which are dropped before comparing.
+//! every byte, and random malformed bytes. The meta commands `mg ms md ma
+//! me` have their own corpus (every flag: `b` base64 keys, `O` opaque, `q`
+//! quiet mode against errors, `k s t f c v h T N R u` on `mg`, `ms` modes
+//! `MS ME MA MP MR` with `C`, `I`, `F`, `T`, `md` with `C q I T`, `ma` with
+//! `N J D M t c v`, the win/stale flags `W X Z`, the item size limit and
+//! every error string), appear in the random sequences mixed with the
+//! classic commands, and have a sequence split at every byte. What
+//! legitimately differs is normalized, each with its reason: the `VERSION`
+//! line (ours names itself), `STAT` lines (pids, times, memory figures, slab
+//! classes ours does not have), which are dropped before comparing, and
+//! the `exp=` and `la=` seconds of `me` (each server counts them on its own
+//! clock, whose ticks fall at different instants).
 //!
 //! Each case is followed by the meta no-op `mn` (reply `MN`), so a reply is
 //! known to be complete without waiting for silence; cases that must close
@@ -199,12 +207,34 @@ fn normalize(reply: &[u8]) -> Vec<u8> {
         } else if line.starts_with(b"VERSION ") {
             // Ours says `1.6.18-muduo`: it follows 1.6.18 but is not it.
             out.extend_from_slice(b"VERSION <version>\r\n");
+        } else if line.starts_with(b"ME ") {
+            // Seconds since a time, on each server's own clock.
+            out.extend_from_slice(&normalize_me(line));
         } else {
             out.extend_from_slice(line);
         }
         rest = &rest[end..];
     }
     out
+}
+
+/// `me`'s line with the numbers of `exp=` (unless -1) and `la=` replaced.
+fn normalize_me(line: &[u8]) -> Vec<u8> {
+    let text = String::from_utf8_lossy(line);
+    let words: Vec<String> = text
+        .trim_end()
+        .split(' ')
+        .map(|w| {
+            if w.starts_with("la=") {
+                "la=<s>".to_string()
+            } else if w.starts_with("exp=") && w != "exp=-1" {
+                "exp=<s>".to_string()
+            } else {
+                w.to_string()
+            }
+        })
+        .collect();
+    format!("{}\r\n", words.join(" ")).into_bytes()
 }
 
 fn show(b: &[u8]) -> String {
@@ -433,6 +463,353 @@ fn closing_cases_match_memcached() {
     });
 }
 
+/// The meta commands, run in order on one connection per server. A TTL is
+/// checked (`t`) only in the write that set it, so that neither server's
+/// clock can tick in between; `l` likewise.
+fn meta_corpus() -> Vec<Vec<u8>> {
+    let cases: &[&[u8]] = &[
+        b"mg\r\n",
+        b"mg a\r\n",
+        b"mg a v\r\n",
+        b"set a 5 0 3\r\nabc\r\n",
+        b"mg a\r\n",
+        b"mg a v\r\n",
+        b"mg a s v f t c k\r\n",
+        b"mg a vv\r\n",
+        b"mg a v v\r\n",
+        b"mg a x\r\n",
+        b"mg a h u\r\n",
+        b"mg a h\r\n",
+        b"mg a O123 k q\r\n",
+        b"mg nx O123 k q\r\n",
+        b"mg nx O123 k\r\n",
+        b"mg nx s v\r\n",
+        b"mg a Oabcdefghijabcdefghijabcdefghijabc\r\n",
+        b"mg a Oabcdefghijabcdefghijabcdefghijab\r\n",
+        b"mg a Oabcdefghijabcdefghijabcdefghija\r\n",
+        b"mg nx Oabcdefghijabcdefghijabcdefghijabc\r\n",
+        b"mg a T100 t\r\n",
+        b"mg a t T100\r\n",
+        b"mg a Tx\r\n",
+        b"mg a T\r\n",
+        b"mg a N\r\n",
+        b"mg a 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17\r\n",
+        b"mg a v c f s k h u q O1\r\n",
+        b"mg a v c f s t k h l u q O1 E\r\n",
+        b"mg nv N30 s t v c\r\nmg nv N30 s t v c\r\nmg nv s t v c k\r\n",
+        b"mg nv2 N0 t\r\n",
+        b"mg nv3 N-1\r\n",
+        b"mg nv2 t\r\n",
+        b"mg nv3 t\r\n",
+        b"mg a R30\r\n",
+        b"mg a R300 k\r\n",
+        b"mg a R300 k\r\n",
+        b"mg a\t v\r\n",
+        b"mg YWJj b v k\r\n",
+        b"mg YWJj k v\r\n",
+        b"ms YWJj 2 b\r\nxy\r\n",
+        b"mg YWJj b v k\r\n",
+        b"mg YWJj b b\r\n",
+        b"mg Y b\r\n",
+        b"mg YW b\r\n",
+        b"mg YWJ b\r\n",
+        b"mg YWJ= b k\r\n",
+        b"mg YW== b k\r\n",
+        b"mg YQ b k\r\n",
+        b"mg YQ= b k\r\n",
+        b"mg Y!Jj b k\r\n",
+        b"mg ==== b k\r\n",
+        b"mg YWJjZA== b k\r\n",
+        b"mg YWJjZA==YWJj b k\r\n",
+        b"mg abc= b k\r\n",
+        b"mg Y!WJj b k\r\n",
+        b"mg YW==YWJj b k\r\n",
+        b"mg Y=Jj b k\r\n",
+        b"mg YWJj\x01 b k\r\n",
+        b"mg YW\x01== b k\r\n",
+        b"mg Y-_Jj b k\r\n",
+        b"mg YWJj+/== b k\r\n",
+        b"mg YWJj+/8= b k\r\n",
+        b"mg a v c f s t k h l u q O1 2 3 4 5 6 7\r\n",
+        b"mg a v c f s t k h l u q O1 2 3 4 5 6 7 8\r\n",
+        b"mg a 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25\r\n",
+        b"mg a q x\r\n",
+        b"mg a q v v\r\n",
+        b"mg nx q Tx\r\n",
+        b"mg a \x80\r\n",
+        b"mg a \x7f\r\n",
+        b"mg a ~\r\n",
+        b"mg a O\r\n",
+        b"mg nx O k\r\n",
+        b"mg a P L\r\n",
+        b"mg a F5 C1 M J D I E\r\n",
+        b"mg nx C1 I x\r\n",
+        b"mg a Cx\r\n",
+        b"mg a Mxx\r\n",
+        b"mg a Jx\r\n",
+        b"mg a Dx\r\n",
+        b"mg a Fx\r\n",
+        b"mg a Fx Tx\r\n",
+        b"mg a Tx Fx\r\n",
+        b"mg a Tx Jx\r\n",
+        b"mg YQ b Tx\r\n",
+        b"mg YQ Tx b\r\n",
+        b"mg a Fx q\r\n",
+        b"mg nx Fx q\r\n",
+        b"mg a N5 k\r\n",
+        b"mg a N5 T5x\r\n",
+        b"ms\r\n",
+        b"ms a\r\n",
+        b"ms a x\r\n",
+        b"ms a -1\r\n",
+        b"ms a 2\r\nab\r\n",
+        b"ms a 2 T0 F7 c k O9\r\nab\r\n",
+        b"mg a v f c\r\n",
+        b"ms a 2 q\r\nab\r\n",
+        b"ms a 2 q c k\r\nab\r\n",
+        b"ms a 2 c k\r\nabc\r\n",
+        b"ms a 2 x\r\nab\r\n",
+        b"ms a 2 v\r\nab\r\n",
+        b"ms a 2 s\r\nab\r\n",
+        b"ms a 2 q q\r\nab\r\n",
+        b"ms a 2 MX\r\nab\r\n",
+        b"ms a 2 MS\r\nab\r\n",
+        b"ms a 2 MEE\r\nab\r\n",
+        b"ms a 2 M\r\nab\r\n",
+        b"ms a 2 Mx\r\nab\r\n",
+        b"ms a 2 Mx Oabcdefghijabcdefghijabcdefghijabc\r\nab\r\n",
+        b"ms a 2 ME\r\nab\r\n",
+        b"ms a 2 ME q\r\nab\r\n",
+        b"ms new 2 ME q\r\nab\r\n",
+        b"ms a 2 MA\r\ncd\r\n",
+        b"ms a 2 MP\r\n01\r\n",
+        b"mg a v\r\n",
+        b"ms nx 2 MA\r\ncd\r\n",
+        b"ms nx 2 MP\r\ncd\r\n",
+        b"ms nx 2 MR\r\ncd\r\n",
+        b"ms a 2 MR c\r\ncd\r\n",
+        b"ms a 2 C1 c\r\ncd\r\n",
+        b"mg a c\r\n",
+        b"md\r\n",
+        b"md a x\r\n",
+        b"md a q q\r\n",
+        b"md a Tx\r\n",
+        b"md a Fx\r\n",
+        b"md a Oabcdefghijabcdefghijabcdefghijabc\r\n",
+        b"md nx\r\n",
+        b"md nx q\r\n",
+        b"md nx q k O5\r\n",
+        b"md a C1\r\n",
+        b"md a C1 q\r\n",
+        b"mg a c\r\n",
+        b"md a C18 q k O1\r\n",
+        b"md a\r\n",
+        b"ms s 3 T100\r\nold\r\nmg s c\r\nmd s I T30 k\r\nmg s v c t\r\nmg s v c t\r\nmd s I q\r\nmg s c\r\nms s 3 C1 I c\r\nnew\r\nmg s v c t\r\nms s 3 C25 I c\r\nnew\r\nms s 3 C1 I c\r\nnew\r\nmg s v c t\r\n",
+        b"md s x\r\n",
+        b"md s v\r\n",
+        b"md s x k\r\n",
+        b"md YWJj b k\r\n",
+        b"md YWJ b k\r\n",
+        b"md s b\r\n",
+        b"ma\r\n",
+        b"ma nx\r\n",
+        b"ma nx q\r\n",
+        b"ma nx q k O1\r\n",
+        b"ma nx N0 J13 v\r\n",
+        b"ma nx v\r\n",
+        b"ma nx v t c k O1\r\n",
+        b"ma nx MD D20 v\r\n",
+        b"ma nx M- v\r\n",
+        b"ma nx M+ v\r\n",
+        b"ma nx MI v\r\n",
+        b"ma nx Mx v\r\n",
+        b"ma nx Dx v\r\n",
+        b"ma nx Jx v\r\n",
+        b"ma nx D-1 v\r\n",
+        b"ma nx q v\r\n",
+        b"ma nx C1 v\r\n",
+        b"ma nx C28 v\r\n",
+        b"ma nx2 C28 v\r\n",
+        b"ma nx2 N10 v t\r\n",
+        b"ma nx3 N0 q\r\n",
+        b"ma nx3 N0 v q\r\n",
+        b"ma nx3 T100 v t\r\n",
+        b"ma a v\r\n",
+        b"ma s v\r\n",
+        b"ma ab q\r\n",
+        b"ma a x\r\n",
+        b"ma a v v\r\n",
+        b"ma a Oabcdefghijabcdefghijabcdefghijabc\r\n",
+        b"ma nx Oabcdefghijabcdefghijabcdefghijabc\r\n",
+        b"set num 0 0 3\r\n100\r\n",
+        b"ma num MD D95 v\r\nget num\r\n",
+        b"ma num D18446744073709551615 v\r\n",
+        b"ma num D18446744073709551616 v\r\n",
+        b"me\r\n",
+        b"me nx\r\n",
+        b"me num\r\n",
+        b"me num x\r\n",
+        b"me num b\r\n",
+        b"me YWJj b\r\n",
+        b"me YWJj b x\r\n",
+        b"ms e 1 T30\r\nx\r\nme e\r\n",
+        b"me e bx\r\n",
+        b"me e\tb\r\n",
+        b"ms YWJj 1 b F3\r\nx\r\n",
+        b"me YWJj b\r\n",
+        b"me YWJj\r\n",
+        b"me abc\r\n",
+        b"ms a 2 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17\r\nab\r\n",
+        b"ms a 2 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16\r\nab\r\n",
+        b"md a 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18\r\n",
+        b"ma a 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18\r\n",
+        b"ms YWJj 2 b k c O1 q\r\nxy\r\n",
+        b"ms YWJj 2 b k c O1\r\nxy\r\n",
+        b"ms YWJ 2 b k\r\nxy\r\n",
+        b"ms a 2 Tx\r\nxy\r\n",
+        b"ms a 2 Oabcdefghijabcdefghijabcdefghijabc\r\nxy\r\n",
+        b"ms a 2 F-1 k\r\nxy\r\n",
+        b"ms a 2 F4294967296 k\r\nxy\r\n",
+        b"mg a f\r\n",
+        b"ms a 2 C0\r\nxy\r\n",
+        b"ms a 2 ME C1\r\nxy\r\n",
+        b"ms a 2 MA C1\r\nxy\r\n",
+        b"ms a 2 MA C0\r\nzz\r\n",
+        b"mg a c v\r\n",
+        b"ms a 2 MP C55\r\nzz\r\n",
+        b"ms a 2 MR C1\r\nzz\r\n",
+        b"ms nx9 2 MR C1\r\nzz\r\n",
+        b"ms nx9 2 C1\r\nzz\r\n",
+        b"ms nx9 2 C1 q\r\nzz\r\n",
+        b"ms nx9 2 MA q\r\nzz\r\n",
+        b"ms nx9 2 I\r\nzz\r\n",
+        b"mg nx9 v\r\n",
+        b"ms a 2 C56 I\r\nzz\r\n",
+        b"mg a v\r\n",
+        b"md nx C1 q\r\n",
+        b"ma nx7 t N30\r\n",
+        b"mg nx8 t N30\r\n",
+        b"mg a T30 Oabcdefghijabcdefghijabcdefghijabc\r\nmg a t\r\n",
+        b"ma a t T30\r\n",
+        b"set n 0 0 1\r\n5\r\nma n t T30 v\r\nma n t v\r\n",
+        b"ma n C1 v\r\n",
+        b"gets n\r\n",
+        b"ma n C0 v\r\n",
+        b"ma n q\r\n",
+        b"ma n q O9\r\n",
+        b"ma n D\r\n",
+        b"ma n J\r\n",
+        b"ma n N\r\n",
+        b"mg a q q\r\n",
+        b"md a I q q\r\n",
+        b"ms kk 10 q\r\n0123456789\r\n",
+        b"ms kk 2 q\r\n0123456789\r\n",
+        b"mg \x80 v\r\n",
+        b"ms \x80 1\r\nx\r\n",
+        b"mg \x80 v\r\n",
+        b"mg YQ== b k v h\r\n",
+        b"mg a k b\r\n",
+        b"ms YQ== 1 b\r\nZ\r\n",
+        b"mg a k v\r\n",
+        b"set a 0 0 1\r\nq\r\n",
+        b"mg a k\r\n",
+        b"mg a k b\r\n",
+        b"mg nv4 N30 h\r\nmg nv4 h\r\nmg nv4 h u\r\nme nv4\r\n",
+        b"set h 0 0 1\r\n1\r\nmg h h u\r\nmg h h l\r\n",
+        b"touch h 10\r\nme h\r\n",
+        b"set h 0 0 1\r\n1\r\n",
+        b"incr h 1\r\n",
+        b"mg h h\r\n",
+        b"set h 0 0 1\r\n1\r\n",
+        b"touch h 0\r\n",
+        b"mg h h\r\n",
+        b"set h 0 0 1\r\n1\r\n",
+        b"gat 0 h\r\n",
+        b"mg h h\r\n",
+        b"set h 0 0 1\r\n1\r\n",
+        b"ma h\r\n",
+        b"mg h h\r\n",
+        b"set h 0 0 1\r\n1\r\n",
+        b"ms h 1 MA\r\n2\r\n",
+        b"mg h h\r\n",
+        b"md h I\r\nmg h h\r\n",
+        b"mg nvv N30 v\r\nget nvv\r\n",
+        b"ms nvv 1\r\nx\r\nmg nvv\r\n",
+        b"set st 0 0 1\r\n1\r\nmd st I\r\nmg st\r\nmg st\r\nmd st I\r\nmg st c\r\ngets st\r\n",
+        b"mg st R30\r\n",
+        b"me a\r\nme st\r\nme h\r\n",
+        b"mz a\r\n",
+        b"mgg a\r\n",
+        b"ms a 2 S2\r\nab\r\n",
+        b"ms a  2  T0 \r\nab\r\n",
+        b"ms a 2x\r\nab\r\n",
+        b"mg a v q\r\nmg nx v q\r\nmg a k q\r\nmn\r\nmg nx q k\r\n",
+        b"ms  \r\n",
+        b"mg  \r\n",
+        b"md  a \r\n",
+        b"ma a  \r\n",
+        b"mg a\x00 v\r\n",
+        b"mg a v\x00 x\r\n",
+        b"mg YWJj b\x00\r\n",
+        b"ma nx N0 J18446744073709551615 v\r\nma nx v\r\n",
+        b"ma nx9 N0 J1 D5 MD v\r\n",
+        b"ma nx10 N0 J0 t c v k O1 b\r\n",
+        b"ma YWJj N0 J5 b k v\r\n",
+        b"me YWJj b\r\n",
+        b"mg YWJj b k v\r\n",
+        b"set spaced 0 0 3\r\n 12\r\nma spaced v\r\nma spaced v D100000\r\nget spaced\r\n",
+        b"ms ttl 1 T-1\r\nx\r\nmg ttl\r\n",
+        b"ms ttl 1 T0\r\nx\r\nmg ttl t\r\nmg ttl T-1\r\nmg ttl\r\n",
+        b"ms mg 1 F4294967295\r\nx\r\nmg mg f\r\nme mg\r\n",
+        b"ms big 1 MA\r\nx\r\n",
+    ];
+    let mut v: Vec<Vec<u8>> = cases.iter().map(|c| c.to_vec()).collect();
+    let key250 = "k".repeat(250);
+    let long_key = "k".repeat(251);
+    for cmd in ["mg", "md", "ma", "me"] {
+        v.push(format!("{cmd} {key250} k\r\n{cmd} {long_key} k\r\n").into_bytes());
+    }
+    v.push(format!("ms {key250} 1 k\r\nx\r\nmg {key250} v\r\n").into_bytes());
+    v.push(format!("ms {long_key} 1 k\r\nx\r\n").into_bytes());
+    // Base64 keys: 248 characters (186 bytes) fit, 252 are too long before
+    // decoding, whatever they decode to.
+    let b248 = "eHh4".repeat(62);
+    let b252 = "eHh4".repeat(63);
+    v.push(format!("ms {b248} 1 b k c\r\nx\r\nmg {b248} b k v\r\nme {b248} b\r\n").into_bytes());
+    v.push(format!("mg {b252} b k\r\nms {b252} 1 b\r\nx\r\nmd {b252} b\r\n").into_bytes());
+    // The item size limit, and the data block of a refused `ms` swallowed.
+    for (flags, vlen) in [
+        ("", 1_048_516usize),
+        (" MA", 1_048_517),
+        (" F1", 1_048_513),
+        (" x", 8),
+    ] {
+        let mut c = format!("ms k {vlen}{flags}\r\n").into_bytes();
+        c.extend(std::iter::repeat_n(b'v', vlen));
+        c.extend_from_slice(b"\r\nmg k s v\r\n");
+        v.push(c);
+    }
+    v
+}
+
+#[test]
+fn meta_corpus_matches_memcached() {
+    with_timeout(LIMIT, || {
+        let pair = Pair::start();
+        let mut r = connect(pair.real.addr);
+        let mut o = connect(pair.ours.addr);
+        for (i, case) in meta_corpus().iter().enumerate() {
+            compare(
+                &mut r,
+                &mut o,
+                &[case],
+                End::Sentinel,
+                &format!("meta corpus case {i}"),
+            );
+        }
+    });
+}
+
 /// A small deterministic PRNG (xorshift64*), so failures reproduce.
 struct Rng(u64);
 
@@ -474,7 +851,8 @@ fn random_command(rng: &mut Rng) -> Vec<u8> {
         3 => " 12".to_string(),
         _ => "v".repeat(rng.below(40) as usize),
     };
-    match rng.below(14) {
+    match rng.below(18) {
+        14..=17 => random_meta(rng, key, &value),
         0..=2 => {
             let cmd = rng.pick(&["set", "set", "add", "replace", "append", "prepend"]);
             // Sometimes the data block does not end in "\r\n": a bad data
@@ -528,6 +906,83 @@ fn random_command(rng: &mut Rng) -> Vec<u8> {
             }
         }
         _ => format!("set num 0 0 {}\r\n{}\r\n", value.len(), value).into_bytes(),
+    }
+}
+
+/// One random meta command. No `t`, `l` or `me`: they show seconds, and a
+/// clock tick between two commands would fall differently on each server.
+/// TTLs (0, 100, 200 s) and recache thresholds (30, 1000 s) are far apart,
+/// so `R` wins or not whatever the tick.
+fn random_meta(rng: &mut Rng, key: &str, value: &str) -> Vec<u8> {
+    let cas = format!("C{}", rng.below(40));
+    let (cmd, pool): (&str, Vec<&str>) = match rng.below(4) {
+        0 => (
+            "mg",
+            vec![
+                "v", "k", "s", "f", "c", "h", "q", "u", "O7", "T0", "T100", "N0", "N200", "R30",
+                "R1000", "b",
+            ],
+        ),
+        1 => (
+            "ms",
+            vec![
+                "T0",
+                "T100",
+                "F5",
+                "F4294967296",
+                "c",
+                "k",
+                "q",
+                "O1",
+                "I",
+                &cas,
+                "ME",
+                "MA",
+                "MP",
+                "MR",
+                "MS",
+                "MX",
+                "b",
+            ],
+        ),
+        2 => ("md", vec!["q", "k", "O2", "I", "T100", &cas, "x"]),
+        _ => (
+            "ma",
+            vec![
+                "v",
+                "c",
+                "q",
+                "k",
+                "N0",
+                "N200",
+                "J5",
+                "D3",
+                "D18446744073709551615",
+                "MD",
+                "M-",
+                "MI",
+                "T100",
+                &cas,
+                "Dx",
+            ],
+        ),
+    };
+    let mut flags = String::new();
+    for f in &pool {
+        if rng.below(4) == 0 {
+            flags.push(' ');
+            flags.push_str(f);
+        }
+    }
+    if rng.below(20) == 0 {
+        // Now and then a repeated flag.
+        flags.push_str(" q");
+    }
+    if cmd == "ms" {
+        let end = if rng.below(12) == 0 { "XY\r\n" } else { "\r\n" };
+        format!("ms {key} {}{flags}\r\n{value}{end}", value.len()).into_bytes()
+    } else {
+        format!("{cmd} {key}{flags}\r\n").into_bytes()
     }
 }
 
@@ -587,6 +1042,27 @@ fn split_at_every_byte_matches_memcached() {
         // And one byte per write.
         let bytes: Vec<&[u8]> = seq.chunks(1).collect();
         compare(&mut r, &mut o, &bytes, End::Sentinel, "one byte per write");
+        let meta: &[u8] = b"ms m 5 F3 T0 c k\r\nhello\r\nmg m v f s c k O1\r\n\
+                            ms m 2 MA q\r\n!!\r\nmg nx q k\r\nma n N0 J9 v\r\n\
+                            md m I q\r\nmg m v c\r\nms m 1 x\r\nz\r\nmd m C1\r\nmd m\r\n";
+        for cut in 1..meta.len() {
+            let (a, b) = meta.split_at(cut);
+            compare(
+                &mut r,
+                &mut o,
+                &[a, b],
+                End::Sentinel,
+                &format!("meta split at byte {cut}"),
+            );
+        }
+        let bytes: Vec<&[u8]> = meta.chunks(1).collect();
+        compare(
+            &mut r,
+            &mut o,
+            &bytes,
+            End::Sentinel,
+            "meta one byte per write",
+        );
     });
 }
 
@@ -612,6 +1088,21 @@ fn garbage(rng: &mut Rng) -> Vec<u8> {
         "version",
         "stats",
         "mn",
+        "mg",
+        "ms",
+        "md",
+        "ma",
+        "me",
+        " v",
+        " q",
+        " b",
+        " k",
+        " O1",
+        " N0",
+        " T1",
+        " C1",
+        " MA",
+        " I",
         "noreply",
         " ",
         " ",

@@ -149,6 +149,11 @@ pub fn execute(srv: &Server, data: &[u8], now: u32, out: &mut Vec<u8>) -> Step {
             r.line(b"MN");
             return Step::DoneFlush(consumed);
         }
+        b"mg" => crate::meta::mg(srv, &t, now, r.out),
+        b"ms" => return crate::meta::ms(srv, &t, data, consumed, now, r.out),
+        b"md" => crate::meta::md(srv, &t, now, r.out),
+        b"ma" => crate::meta::ma(srv, &t, now, r.out),
+        b"me" => crate::meta::me(srv, &t, now, r.out),
         b"shutdown" => r.line(b"ERROR: shutdown not enabled"),
         _ => r.line(ERROR),
     }

@@ -4,6 +4,7 @@
 use std::net::{IpAddr, SocketAddr};
 
 pub const USAGE: &str = "memcached: a memcached text-protocol server on muduo-rs
+(classic commands and the meta commands mg ms md ma me mn, as memcached 1.6.18)
 
 usage: memcached [-p PORT] [-l ADDR] [-t THREADS] [-m MEGABYTES] [-c MAXCONNS] [-I SIZE] [-U 0]
   -p, --port=PORT            TCP port (default 11211; 0 picks a free port)

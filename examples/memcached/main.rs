@@ -7,23 +7,30 @@
 //! cargo run --release --example memcached -- -p 11211 -t 4 -m 64
 //! ```
 //!
-//! Not memcached: the binary protocol, UDP, SASL, the meta commands other
-//! than `mn` (`mg ms md ma me` answer `ERROR`), `stats` sub-reports about
-//! slab classes (`items`, `slabs`, `sizes` answer an empty `END`), and the
-//! maintenance commands (`slabs`, `lru`, `lru_crawler`, `watch`). The LRU is
-//! exact per shard (memcached's is segmented per slab class), and `-c` counts
-//! client connections only (memcached also counts its own descriptors).
+//! The meta commands `mg ms md ma me mn` are there too, with every flag
+//! 1.6.18 knows (base64 keys, opaque, quiet mode, vivify-on-miss and the
+//! recache/stale flags `W X Z`). `me` reports the slab class memcached
+//! would use for the item's size; ours has no slabs.
+//!
+//! Not memcached: the binary protocol, UDP, SASL, `stats` sub-reports about
+//! slab classes (`items`, `slabs`, `sizes` answer an empty `END`), the
+//! per-command meta stats, and the maintenance commands (`slabs`, `lru`,
+//! `lru_crawler`, `watch`). The LRU is exact per shard (memcached's is
+//! segmented per slab class), and `-c` counts client connections only
+//! (memcached also counts its own descriptors).
 //!
 //! Modules: [`flags`] (memcached's `-p -l -t -m -c -I -U`), [`protocol`]
 //! (lines, tokens, C-style numbers), [`commands`] (one command, its reply),
-//! [`store`] (shards, LRU, memory limit), [`stats`] and [`report`]
-//! (`stats`), [`conn`] (batches of pipelined commands per read).
+//! [`meta`] (the meta commands), [`store`] (shards, LRU, memory limit),
+//! [`stats`] and [`report`] (`stats`), [`conn`] (batches of pipelined
+//! commands per read).
 
 #[path = "../common/args.rs"]
 mod args;
 mod commands;
 mod conn;
 mod flags;
+mod meta;
 mod protocol;
 mod report;
 mod stats;

@@ -48,7 +48,8 @@ fn general(srv: &Server, now: u32, s: &mut String) {
         let _ = write!(s, "STAT {name} {v}\r\n");
     };
     stat("pid", &std::process::id());
-    stat("uptime", &now);
+    // memcached reports its clock minus ITEM_UPDATE_INTERVAL (60).
+    stat("uptime", &(now - 60));
     stat("time", &srv.store.unix_time(now));
     stat("version", &crate::VERSION);
     stat("pointer_size", &64);

@@ -32,6 +32,52 @@ struct Item {
     /// Last store or touch (for delayed `flush_all`).
     time: u32,
     klen: u8,
+    /// memcached's per-item bits the meta commands read: [`FETCHED`],
+    /// [`TOKEN_SENT`], [`STALE`], [`KEY_BINARY`].
+    bits: u8,
+}
+
+/// Read since stored (`mg h`, `me fetch=`).
+pub const FETCHED: u8 = 1;
+/// A client was told it won the right to recache (`mg` W, then Z).
+pub const TOKEN_SENT: u8 = 2;
+/// Marked stale by `md I` or an `ms I` with an older CAS (`mg` X).
+pub const STALE: u8 = 4;
+/// Stored with a base64 key (`ms b`): `k` answers it base64-encoded.
+pub const KEY_BINARY: u8 = 8;
+
+/// What [`Store::store_with`] adds to a plain storage command for `ms`.
+#[derive(Clone, Copy, Default)]
+pub struct StoreOpts {
+    /// `ms C` with append/prepend: the CAS the item must have (0: any).
+    pub cas: u64,
+    /// `ms I`: a CAS older than the item's still stores, as stale.
+    pub stale_ok: bool,
+    pub key_binary: bool,
+}
+
+/// One live item as the meta commands see it, under its shard's lock.
+pub struct Entry<'a> {
+    pub key: &'a [u8],
+    pub value: &'a [u8],
+    pub flags: u32,
+    pub cas: &'a mut u64,
+    pub exptime: &'a mut u32,
+    pub bits: &'a mut u8,
+    pub time: u32,
+    /// Set by the caller: bump in the LRU and mark fetched afterwards.
+    pub bump: bool,
+    /// Set by the caller: unlink the item afterwards.
+    pub delete: bool,
+}
+
+/// `ma`'s outcome: `incr`/`decr`'s plus a CAS mismatch, and on success
+/// the new value with the item's new CAS and its expiration time.
+pub enum MetaDelta {
+    Ok { value: u64, cas: u64, exptime: u32 },
+    NotFound,
+    NonNumeric,
+    Exists,
 }
 
 impl Item {
@@ -126,6 +172,9 @@ pub struct Store {
     process_started: i64,
 }
 
+/// How far into memcached's clock it starts (see [`Store::new`]).
+pub const UPTIME_OFFSET: i64 = 62;
+
 /// memcached's `REALTIME_MAXDELTA`: larger expiration times are absolute.
 const REALTIME_MAXDELTA: i64 = 60 * 60 * 24 * 30;
 
@@ -170,8 +219,10 @@ impl Store {
             oldest_live: AtomicU32::new(0),
             item_size_max,
             limit: AtomicUsize::new(limit),
-            // memcached starts its clock 2 seconds in, so that 0 and 1 stay special.
-            process_started: unix_now() - 2,
+            // memcached starts its clock 62 seconds in (2 keep 0 and 1
+            // special, 60 are its ITEM_UPDATE_INTERVAL); `mg t` on an item
+            // already expired shows that offset.
+            process_started: unix_now() - UPTIME_OFFSET,
         }
     }
 
@@ -196,7 +247,7 @@ impl Store {
 
     /// memcached's `current_time`.
     pub fn now(&self) -> u32 {
-        (unix_now() - self.process_started).max(2) as u32
+        (unix_now() - self.process_started).max(UPTIME_OFFSET) as u32
     }
 
     /// Unix time of relative time `t`.
@@ -304,6 +355,7 @@ impl Store {
         let slot = self.lookup(&mut sh, hash, key, now)?;
         sh.bump(slot);
         let it = &mut sh.items[slot as usize];
+        it.bits |= FETCHED;
         if let Some(exp) = touch {
             it.exptime = exp;
             it.time = now;
@@ -336,19 +388,50 @@ impl Store {
         value: &[u8],
         now: u32,
     ) -> Stored {
+        self.store_with(mode, key, flags, exptime, value, now, StoreOpts::default())
+            .0
+    }
+
+    /// [`store`](Self::store) with `ms`'s extras; also returns the stored
+    /// item's CAS (0 when nothing was stored).
+    #[allow(clippy::too_many_arguments)]
+    pub fn store_with(
+        &self,
+        mode: Mode,
+        key: &[u8],
+        flags: u32,
+        exptime: u32,
+        value: &[u8],
+        now: u32,
+        opts: StoreOpts,
+    ) -> (Stored, u64) {
         let hash = self.hash(key);
         let mut sh = self.shard(hash);
         let old = self.lookup(&mut sh, hash, key, now).ok();
+        let mut bits = if opts.key_binary { KEY_BINARY } else { 0 };
+        let mut exptime = exptime;
         let data: Box<[u8]> = match (mode, old) {
             (Mode::Add, Some(slot)) => {
                 // memcached refreshes the existing item's LRU position.
                 sh.bump(slot);
-                return Stored::NotStored;
+                return (Stored::NotStored, 0);
             }
-            (Mode::Replace | Mode::Append | Mode::Prepend, None) => return Stored::NotStored,
-            (Mode::Cas(_), None) => return Stored::NotFound,
+            (Mode::Replace | Mode::Append | Mode::Prepend, None) => return (Stored::NotStored, 0),
+            (Mode::Cas(_), None) => return (Stored::NotFound, 0),
             (Mode::Cas(c), Some(slot)) if sh.items[slot as usize].cas != c => {
-                return Stored::Exists;
+                let o = &sh.items[slot as usize];
+                if !(opts.stale_ok && c < o.cas) {
+                    return (Stored::Exists, 0);
+                }
+                // memcached keeps the old TTL and win token, and marks it stale.
+                exptime = o.exptime;
+                bits |= STALE | (o.bits & TOKEN_SENT);
+                [key, value].concat().into()
+            }
+            (Mode::Append | Mode::Prepend, Some(slot))
+                if opts.cas != 0 && sh.items[slot as usize].cas != opts.cas =>
+            {
+                return (Stored::Exists, 0);
             }
             (Mode::Append, Some(slot)) => {
                 [&sh.items[slot as usize].data[..], value].concat().into()
@@ -379,12 +462,78 @@ impl Store {
             flags,
             time: now,
             klen: key.len() as u8,
+            bits,
         };
+        let cas = item.cas;
         if sh.insert(hash, item, |it| self.hash(it.key())) {
-            Stored::Stored
+            (Stored::Stored, cas)
         } else {
-            Stored::NoMemory
+            (Stored::NoMemory, 0)
         }
+    }
+
+    /// Runs `f` on `key`'s live item (`None` on a miss), under the shard
+    /// lock; with `vivify`, a miss first creates an empty item (flags 0,
+    /// no expiry) and `f` is told it was created. Afterwards honours the
+    /// entry's `bump` and `delete`.
+    pub fn with_entry<R>(
+        &self,
+        key: &[u8],
+        now: u32,
+        vivify: bool,
+        f: impl FnOnce(Option<&mut Entry>, bool) -> R,
+    ) -> R {
+        let hash = self.hash(key);
+        let mut sh = self.shard(hash);
+        let mut slot = self.lookup(&mut sh, hash, key, now).ok();
+        let mut created = false;
+        if slot.is_none() && vivify {
+            let item = Item {
+                data: key.into(),
+                cas: self.next_cas(),
+                prev: NIL,
+                next: NIL,
+                exptime: 0,
+                flags: 0,
+                time: now,
+                klen: key.len() as u8,
+                bits: 0,
+            };
+            if sh.insert(hash, item, |it| self.hash(it.key())) {
+                slot = sh.find(hash, key);
+                created = slot.is_some();
+            }
+        }
+        let Some(slot) = slot else {
+            return f(None, false);
+        };
+        let it = &mut sh.items[slot as usize];
+        let (k, v) = it.data.split_at(it.klen as usize);
+        let mut e = Entry {
+            key: k,
+            value: v,
+            flags: it.flags,
+            cas: &mut it.cas,
+            exptime: &mut it.exptime,
+            bits: &mut it.bits,
+            time: it.time,
+            bump: false,
+            delete: false,
+        };
+        let r = f(Some(&mut e), created);
+        let (bump, delete) = (e.bump, e.delete);
+        if delete {
+            sh.remove(slot, hash);
+        } else if bump {
+            sh.items[slot as usize].bits |= FETCHED;
+            sh.bump(slot);
+        }
+        r
+    }
+
+    /// A fresh CAS value (`md I` gives the item a new one).
+    pub fn new_cas(&self) -> u64 {
+        self.next_cas()
     }
 
     /// `delete`: true when a live item was removed.
@@ -420,6 +569,7 @@ impl Store {
                 let it = &mut sh.items[slot as usize];
                 it.exptime = exptime;
                 it.time = now;
+                it.bits |= FETCHED;
                 true
             }
             Err(_) => false,
@@ -430,15 +580,31 @@ impl Store {
     /// 0 on decr, the value parsed as `strtoull` does; a result no longer
     /// than the old value is written in place, padded with spaces.
     pub fn delta(&self, key: &[u8], incr: bool, delta: u64, now: u32) -> Delta {
+        match self.delta_cas(key, incr, delta, 0, now) {
+            MetaDelta::Ok { value, .. } => Delta::Ok(value),
+            MetaDelta::NonNumeric => Delta::NonNumeric,
+            MetaDelta::NotFound | MetaDelta::Exists => Delta::NotFound,
+        }
+    }
+
+    /// [`delta`](Self::delta) that first compares the item's CAS with
+    /// `cas` (0: no comparison, as memcached).
+    pub fn delta_cas(&self, key: &[u8], incr: bool, delta: u64, cas: u64, now: u32) -> MetaDelta {
         let hash = self.hash(key);
         let mut sh = self.shard(hash);
         let Ok(slot) = self.lookup(&mut sh, hash, key, now) else {
-            return Delta::NotFound;
+            return MetaDelta::NotFound;
         };
         let it = &sh.items[slot as usize];
+        let exptime = it.exptime;
         let value = it.value();
+        // memcached refuses an empty value before comparing the CAS, and
+        // parses the number after.
         if value.is_empty() {
-            return Delta::NonNumeric;
+            return MetaDelta::NonNumeric;
+        }
+        if cas != 0 && it.cas != cas {
+            return MetaDelta::Exists;
         }
         // memcached parses the value followed by its "\r\n".
         let mut probe = [0u8; 24];
@@ -450,7 +616,7 @@ impl Store {
             crate::protocol::safe_strtoull(&[value, b"\r\n"].concat())
         };
         let Some(v) = parsed else {
-            return Delta::NonNumeric;
+            return MetaDelta::NonNumeric;
         };
         let v = if incr {
             v.wrapping_add(delta)
@@ -480,10 +646,16 @@ impl Store {
                 flags: old.flags,
                 time: now,
                 klen: old.klen,
+                // memcached's copy is a new item: only the key's kind stays.
+                bits: old.bits & KEY_BINARY,
             };
             sh.insert(hash, item, |it| self.hash(it.key()));
         }
-        Delta::Ok(v)
+        MetaDelta::Ok {
+            value: v,
+            cas,
+            exptime,
+        }
     }
 
     /// `flush_all [delay]`: `delay` 0 (or negative) drops everything now;
