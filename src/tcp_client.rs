@@ -272,19 +272,24 @@ impl ClientInner {
 
 impl Drop for TcpClient {
     fn drop(&mut self) {
-        let inner = &self.inner;
-        inner.active.store(false, Ordering::Release);
-        inner.retry.store(false, Ordering::Release);
-        let key = inner.connector.load(Ordering::Acquire);
-        let conn = lock(&inner.connection).take();
-        inner.lp.run_in_loop(move || {
+        self.inner.active.store(false, Ordering::Release);
+        self.inner.retry.store(false, Ordering::Release);
+        // The connector and the connection are read on the loop thread, not
+        // here: a `connect` still queued creates the connector later, and a
+        // connect completing on the loop right now stores its connection
+        // after any look from this thread. Both run on the loop before this
+        // closure or never.
+        let inner = self.inner.clone();
+        self.inner.lp.run_in_loop(move || {
             if let Some(lp) = EventLoop::current() {
+                let key = inner.connector.load(Ordering::Acquire);
                 if let Some(obj) = lp.remove_object(key) {
                     if let Ok(c) = obj.downcast::<Connector>() {
                         c.stop();
                     }
                 }
             }
+            let conn = lock(&inner.connection).take();
             if let Some(conn) = conn {
                 conn.destroy_in_loop();
             }

@@ -189,3 +189,47 @@ fn dropping_clients_at_any_moment_is_safe_and_leaks_nothing() {
         });
     }
 }
+
+/// A client dropped while its `connect` is still queued behind other work
+/// on the loop: the drop must stop the connector that `connect` creates
+/// when it finally runs, not leave it retrying (and opening sockets) for
+/// ever in the loop's object table.
+#[test]
+fn a_client_dropped_before_its_connect_ran_stops_retrying() {
+    for kind in support::pollers() {
+        let _serial = serial();
+        with_timeout(LIMIT, move || {
+            let lp = EventLoopThread::start_with("orphan", kind, None).unwrap();
+            let dead = free_port();
+            // Hold the loop, so connect() and the drop both queue up before
+            // the loop has made the connector.
+            let (release_tx, release_rx) = mpsc::channel::<()>();
+            let (held_tx, held_rx) = mpsc::channel();
+            lp.handle().run_in_loop(move || {
+                held_tx.send(()).unwrap();
+                let _ = release_rx.recv();
+            });
+            held_rx.recv().unwrap();
+            let (tx, rx) = mpsc::channel();
+            let client = TcpClient::new(lp.handle(), dead, "orphan");
+            client.set_connect_failed_callback(move |_| {
+                let _ = tx.send(());
+            });
+            client.connect();
+            drop(client);
+            release_tx.send(()).unwrap();
+            loop_barrier(lp.handle());
+            // The first attempt may have failed before the drop ran; after
+            // it, nothing: a stopped connector is dropped with its callback
+            // (the channel disconnects), a leaked one retries within 0.75 s.
+            while rx.try_recv().is_ok() {}
+            match rx.recv_timeout(Duration::from_secs(3)) {
+                Err(mpsc::RecvTimeoutError::Disconnected) => {}
+                Ok(()) => panic!("{kind:?}: a dropped client kept retrying"),
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    panic!("{kind:?}: the dropped client's connector is still alive")
+                }
+            }
+        });
+    }
+}
