@@ -185,10 +185,37 @@ fn exchange(s: &mut TcpStream, parts: &[&[u8]], end: End) -> (Vec<u8>, bool) {
     }
     if end == End::Sentinel {
         let _ = s.write_all(SENTINEL);
-        read_until(s, |b| b.ends_with(SENTINEL_REPLY))
+        // A case may hold `mn` commands of its own, and a server may send
+        // the replies up to one of them in a packet of their own: wait for
+        // every `MN`, not the first.
+        let want = mn_commands(&[&parts.concat(), SENTINEL].concat());
+        read_until(s, |b| b.ends_with(SENTINEL_REPLY) && mn_replies(b) >= want)
     } else {
         read_until(s, |_| false)
     }
+}
+
+/// Complete request lines whose command is `mn` (a data block that
+/// happens to read `mn` counts too; the read then waits for its deadline,
+/// which only slows the case).
+fn mn_commands(request: &[u8]) -> usize {
+    let mut lines: Vec<&[u8]> = request.split(|&b| b == b'\n').collect();
+    lines.pop(); // after the last '\n': not a complete line
+    lines
+        .iter()
+        .filter(|l| {
+            let l = l.strip_suffix(b"\r").unwrap_or(l);
+            l.split(|&b| b == b' ').find(|t| !t.is_empty()) == Some(b"mn".as_slice())
+        })
+        .count()
+}
+
+/// `MN` lines in a reply.
+fn mn_replies(reply: &[u8]) -> usize {
+    reply
+        .split(|&b| b == b'\n')
+        .filter(|l| *l == b"MN\r")
+        .count()
 }
 
 /// Replaces what legitimately differs between the two servers.
@@ -339,9 +366,15 @@ fn corpus() -> Vec<Vec<u8>> {
         "delete a x y\r\ndelete\r\ndelete a b c d\r\ndelete a 0 x\r\n",
         // incr/decr
         "set n 0 0 3\r\n100\r\ndecr n 95\r\nget n\r\nincr n 1000\r\nget n\r\n",
-        "set n 0 0 20\r\n18446744073709551615\r\nincr n 1\r\nget n\r\n",
-        "set n 0 0 1\r\n5\r\ndecr n 10\r\nincr n 18446744073709551615\r\n",
-        "incr n -1\r\nincr n x\r\nincr n 18446744073709551616\r\nincr n +1\r\nincr n 01\r\n",
+        // No case makes memcached parse a stored value of 2^63 or more: its
+        // safe_strtoull then looks for a '-' with strchr, past the value's
+        // "\r\n" into whatever memory follows the item, so its answer
+        // depends on that memory (seen: "non-numeric" one run in a few
+        // hundred). Wrapping is covered by adding a large delta instead.
+        "set n 0 0 1\r\n0\r\nincr n 18446744073709551615\r\nget n\r\ndelete n\r\n",
+        "set n 0 0 1\r\n5\r\ndecr n 10\r\nincr n 18446744073709551615\r\ndelete n\r\n",
+        "set n 0 0 2\r\n12\r\nincr n 18446744073709551615\r\nget n\r\n",
+        "set n 0 0 1\r\n7\r\nincr n -1\r\nincr n x\r\nincr n 18446744073709551616\r\nincr n +1\r\nincr n 01\r\n",
         "set n 0 0 2\r\n 5\r\nincr n 1\r\nget n\r\n",
         "set n 0 0 4\r\n5 ab\r\nincr n 1\r\n",
         "set n 0 0 2\r\n-5\r\nincr n 1\r\n",
@@ -751,7 +784,9 @@ fn meta_corpus() -> Vec<Vec<u8>> {
         b"mg a\x00 v\r\n",
         b"mg a v\x00 x\r\n",
         b"mg YWJj b\x00\r\n",
-        b"ma nx N0 J18446744073709551615 v\r\nma nx v\r\n",
+        // Not `ma` on that value afterwards (see the classic corpus's
+        // incr cases on values of 2^63 or more).
+        b"ma nx N0 J18446744073709551615 v\r\nmg nx v\r\nmd nx\r\n",
         b"ma nx9 N0 J1 D5 MD v\r\n",
         b"ma nx10 N0 J0 t c v k O1 b\r\n",
         b"ma YWJj N0 J5 b k v\r\n",
@@ -847,7 +882,9 @@ fn random_command(rng: &mut Rng) -> Vec<u8> {
     let value = match rng.below(5) {
         0 => String::new(),
         1 => rng.below(1000).to_string(),
-        2 => u64::MAX.to_string(),
+        // Never a value of 2^63 or more, nor deltas that reach it: see the
+        // classic corpus's incr cases.
+        2 => (1u64 << 40).to_string(),
         3 => " 12".to_string(),
         _ => "v".repeat(rng.below(40) as usize),
     };
@@ -883,7 +920,7 @@ fn random_command(rng: &mut Rng) -> Vec<u8> {
         7 => format!("delete {key}{noreply}\r\n").into_bytes(),
         8..=9 => {
             let cmd = rng.pick(&["incr", "decr"]);
-            let delta = rng.pick(&["1", "0", "5", "18446744073709551615", "-1", "x", "100"]);
+            let delta = rng.pick(&["1", "0", "5", "4294967296", "-1", "x", "100"]);
             format!("{cmd} {key} {delta}{noreply}\r\n").into_bytes()
         }
         10 => format!("touch {key} {exptime}{noreply}\r\n").into_bytes(),
@@ -957,7 +994,7 @@ fn random_meta(rng: &mut Rng, key: &str, value: &str) -> Vec<u8> {
                 "N200",
                 "J5",
                 "D3",
-                "D18446744073709551615",
+                "D4294967296",
                 "MD",
                 "M-",
                 "MI",
