@@ -8,6 +8,7 @@ use crate::buffer::Buffer;
 use crate::callbacks::TcpConnectionPtr;
 use crate::event_loop::LoopHandle;
 use crate::poller::PollerKind;
+use crate::socket::TcpInfo;
 use crate::tcp_server::{TcpServer, TcpServerOptions};
 use crate::thread_pool::ThreadPool;
 use crate::timer::TimerId;
@@ -567,13 +568,8 @@ fn deliver(
 /// slow sending one. One lazy timer per connection: activity only moves a
 /// timestamp, and the timer re-arms itself for the remaining time.
 fn arm_deadline(conn: &TcpConnectionPtr, cfg: &Arc<Config>, after: Duration) {
-    let weak: Weak<crate::TcpConnection> = Arc::downgrade(conn);
     let cfg = cfg.clone();
-    conn.loop_handle().run_after(after, move || {
-        let Some(conn) = weak.upgrade() else { return };
-        if !conn.connected() {
-            return;
-        }
+    after_while_connected(conn, after, move |conn| {
         let now = Instant::now();
         let verdict = conn.with_context(|st: &mut HttpConn| {
             if st.in_flight() > 0 {
@@ -626,8 +622,27 @@ fn note_output(conn: &TcpConnectionPtr, st: &mut HttpConn, cfg: &Arc<Config>) {
 /// not acknowledged). Our own output queue is only ever non-empty while the
 /// kernel's send buffer is full, so this covers it too.
 fn output_pending(conn: &TcpConnectionPtr) -> bool {
-    conn.tcp_info()
-        .is_ok_and(|i| i.unacked > 0 || i.notsent_bytes > 0)
+    conn.tcp_info().is_ok_and(|i| holds_output(&i))
+}
+
+/// Whether `TCP_INFO` shows output unsent or sent and not acknowledged.
+fn holds_output(info: &TcpInfo) -> bool {
+    info.unacked > 0 || info.notsent_bytes > 0
+}
+
+/// Runs `f` on `conn`'s loop after `after`, if the connection is still
+/// there and connected by then (the timer holds only a weak reference).
+fn after_while_connected(
+    conn: &TcpConnectionPtr,
+    after: Duration,
+    f: impl FnOnce(TcpConnectionPtr) + Send + 'static,
+) {
+    let weak: Weak<crate::TcpConnection> = Arc::downgrade(conn);
+    conn.loop_handle().run_after(after, move || {
+        if let Some(conn) = weak.upgrade().filter(|c| c.connected()) {
+            f(conn);
+        }
+    });
 }
 
 /// How often write progress is sampled: a quarter of the send timeout,
@@ -642,19 +657,13 @@ fn send_sample_interval(timeout: Duration) -> Duration {
 /// timeout. Once the output is all acknowledged the check disarms and the
 /// idle timeout counts from then.
 fn arm_send_check(conn: &TcpConnectionPtr, cfg: &Arc<Config>, after: Duration) {
-    let weak: Weak<crate::TcpConnection> = Arc::downgrade(conn);
     let cfg = cfg.clone();
-    conn.loop_handle().run_after(after, move || {
-        let Some(conn) = weak.upgrade() else { return };
-        if !conn.connected() {
-            return;
-        }
+    after_while_connected(conn, after, move |conn| {
         let info = conn.tcp_info().ok();
         let now = Instant::now();
         let stalled = conn.with_context(|st: &mut HttpConn| {
             let p = st.send_check.as_mut()?;
-            let pending = info.is_some_and(|i| i.unacked > 0 || i.notsent_bytes > 0);
-            if !pending {
+            if !info.as_ref().is_some_and(holds_output) {
                 // Drained since the last progress seen: idle counts from then.
                 st.last_active = st.last_active.max(p.since);
                 st.send_check = None;
