@@ -3,12 +3,13 @@
 //! error strings. `noreply` suppresses whatever the command would answer,
 //! errors included, as memcached's `out_string` does.
 
+use crate::pins::Pins;
 use crate::protocol::{
     long_line_allowed, next_line, safe_strtol, safe_strtoul, safe_strtoull, Tokens, KEY_MAX,
     LINE_MAX_NO_NEWLINE,
 };
 use crate::stats::bump;
-use crate::store::{Delta, Miss, Mode, Stored};
+use crate::store::{Delta, Mode, Stored};
 use crate::Server;
 
 /// What the connection does after a command.
@@ -52,7 +53,7 @@ impl Reply<'_> {
 }
 
 /// Runs the first complete command in `data`, appending its reply to `out`.
-pub fn execute(srv: &Server, data: &[u8], now: u32, out: &mut Vec<u8>) -> Step {
+pub fn execute(srv: &Server, data: &[u8], now: u32, out: &mut Vec<u8>, pins: &mut Pins) -> Step {
     let Some((line, consumed)) = next_line(data) else {
         if data.len() > LINE_MAX_NO_NEWLINE && !long_line_allowed(data) {
             return Step::Close;
@@ -101,7 +102,7 @@ pub fn execute(srv: &Server, data: &[u8], now: u32, out: &mut Vec<u8>) -> Step {
         }
         b"incr" | b"decr" => {
             if want(n == 4 || n == 5, &mut r) {
-                arithmetic(srv, &t, cmd == b"incr", now, r);
+                arithmetic(srv, &t, cmd == b"incr", now, pins, r);
             }
         }
         b"touch" => {
@@ -149,10 +150,10 @@ pub fn execute(srv: &Server, data: &[u8], now: u32, out: &mut Vec<u8>) -> Step {
             r.line(b"MN");
             return Step::DoneFlush(consumed);
         }
-        b"mg" => crate::meta::mg(srv, &t, now, r.out),
+        b"mg" => crate::meta::mg(srv, &t, now, r.out, pins),
         b"ms" => return crate::meta::ms(srv, &t, data, consumed, now, r.out),
         b"md" => crate::meta::md(srv, &t, now, r.out),
-        b"ma" => crate::meta::ma(srv, &t, now, r.out),
+        b"ma" => crate::meta::ma(srv, &t, now, r.out, pins),
         b"me" => crate::meta::me(srv, &t, now, r.out),
         b"shutdown" => r.line(b"ERROR: shutdown not enabled"),
         _ => r.line(ERROR),
@@ -199,14 +200,8 @@ fn get(srv: &Server, t: &Tokens, with_cas: bool, touch: bool, now: u32, out: &mu
                 bump(&c.cmd_get, 1);
                 match res {
                     Ok(()) => bump(&c.get_hits, 1),
-                    Err(why) => {
-                        bump(&c.get_misses, 1);
-                        match why {
-                            Miss::Expired => bump(&c.get_expired, 1),
-                            Miss::Flushed => bump(&c.get_flushed, 1),
-                            Miss::Absent => {}
-                        }
-                    }
+                    // get_expired/get_flushed: the store counts them.
+                    Err(_) => bump(&c.get_misses, 1),
                 }
             }
         }
@@ -258,7 +253,7 @@ fn update(
         r.line(b"SERVER_ERROR object too large for cache");
         srv.stats.with(|c| bump(&c.store_too_large, 1));
         if t.get(0) == b"set" {
-            srv.store.unlink(key);
+            srv.store.unlink(key, now);
         }
         return Step::Swallow(line_len, vlen + 2);
     }
@@ -268,6 +263,8 @@ fn update(
     }
     let block = &data[line_len..total];
     if &block[vlen..] != b"\r\n" {
+        // memcached counts the set before it looks at the chunk's end.
+        srv.stats.with(|c| bump(&c.cmd_set, 1));
         r.line(b"CLIENT_ERROR bad data chunk");
         return Step::Done(total);
     }
@@ -338,7 +335,7 @@ fn delete(srv: &Server, t: &Tokens, now: u32, mut r: Reply) {
     r.line(if hit { b"DELETED" } else { b"NOT_FOUND" });
 }
 
-fn arithmetic(srv: &Server, t: &Tokens, incr: bool, now: u32, mut r: Reply) {
+fn arithmetic(srv: &Server, t: &Tokens, incr: bool, now: u32, pins: &Pins, mut r: Reply) {
     r.noreply = t.noreply();
     let key = t.get(1);
     if key.len() > KEY_MAX {
@@ -349,7 +346,7 @@ fn arithmetic(srv: &Server, t: &Tokens, incr: bool, now: u32, mut r: Reply) {
         r.line(b"CLIENT_ERROR invalid numeric delta argument");
         return;
     };
-    match srv.store.delta(key, incr, delta, now) {
+    match srv.store.delta(key, incr, delta, now, pins.contains(key)) {
         Delta::Ok(v) => {
             srv.stats
                 .with(|c| bump(if incr { &c.incr_hits } else { &c.decr_hits }, 1));

@@ -4,6 +4,7 @@
 //! is looked at once, not re-parsed on every read.
 
 use crate::commands::{execute, Step};
+use crate::pins::Pins;
 use crate::stats::bump;
 use crate::Server;
 use muduo::{Buffer, TcpConnectionPtr};
@@ -24,6 +25,12 @@ pub struct ConnState {
     held: Vec<u8>,
     /// `quit` seen: ignore whatever else arrives.
     closing: bool,
+    /// Unparsed input left in the buffer after the last batch, so the next
+    /// read's new bytes are known: `bytes_read` counts bytes as they arrive
+    /// (as memcached does), not as commands consume them.
+    unparsed: usize,
+    /// Keys referenced by replies not yet written out.
+    pins: Pins,
 }
 
 thread_local! {
@@ -81,8 +88,12 @@ fn run_batch(
     buf: &mut Buffer,
     out: &mut Vec<u8>,
 ) -> (After, usize) {
+    let arrived = buf.readable_bytes().saturating_sub(st.unparsed);
+    srv.stats.with(|c| bump(&c.bytes_read, arrived as u64));
+    st.unparsed = buf.readable_bytes();
     if st.closing {
         buf.retrieve_all();
+        st.unparsed = 0;
         return (After::KeepOpen, 0);
     }
     if buf.readable_bytes() < st.need {
@@ -91,7 +102,6 @@ fn run_batch(
     st.need = 0;
     out.append(&mut st.held);
     let now = srv.store.now();
-    let mut read = 0usize;
     let mut after = After::KeepOpen;
     let mut flushed = 0;
     let mut commands = 0usize;
@@ -99,7 +109,6 @@ fn run_batch(
         if st.swallow > 0 {
             let n = st.swallow.min(buf.readable_bytes());
             buf.retrieve(n);
-            read += n;
             st.swallow -= n;
             if st.swallow > 0 {
                 break; // still swallowing: memcached holds its replies
@@ -107,32 +116,33 @@ fn run_batch(
         }
         if buf.is_empty() {
             flushed = out.len();
+            st.pins.clear();
             break;
         }
         // memcached answers at most 20 more commands per event before it
         // writes its replies out (`-R 20`; the first event gets 21).
         if commands > REQS_PER_EVENT && (commands - 1) % REQS_PER_EVENT == 0 {
             flushed = out.len();
+            st.pins.clear();
         }
         commands += 1;
-        match execute(srv, buf.peek(), now, out) {
+        match execute(srv, buf.peek(), now, out, &mut st.pins) {
             Step::Done(n) => {
                 buf.retrieve(n);
-                read += n;
             }
             Step::DoneFlush(n) => {
                 buf.retrieve(n);
-                read += n;
                 flushed = out.len();
+                st.pins.clear();
             }
             Step::Swallow(n, m) => {
                 buf.retrieve(n);
-                read += n;
                 st.swallow = m;
             }
             Step::NeedLine(need) => {
                 st.need = need;
                 flushed = out.len();
+                st.pins.clear();
                 break;
             }
             Step::NeedData(need) => {
@@ -144,9 +154,9 @@ fn run_batch(
                 }
                 break;
             }
-            Step::Quit(n) => {
-                read += n;
+            Step::Quit(_) => {
                 flushed = out.len();
+                st.pins.clear();
                 after = After::Quit;
                 break;
             }
@@ -156,15 +166,13 @@ fn run_batch(
             }
         }
     }
-    srv.stats.with(|c| {
-        bump(&c.bytes_read, read as u64);
-        bump(&c.bytes_written, flushed as u64);
-    });
+    srv.stats.with(|c| bump(&c.bytes_written, flushed as u64));
     if matches!(after, After::KeepOpen) {
         st.held.extend_from_slice(&out[flushed..]);
     } else {
         st.closing = true;
         buf.retrieve_all();
     }
+    st.unparsed = buf.readable_bytes();
     (after, flushed)
 }

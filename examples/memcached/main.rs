@@ -12,16 +12,24 @@
 //! recache/stale flags `W X Z`). `me` reports the slab class memcached
 //! would use for the item's size; ours has no slabs.
 //!
+//! The `stats` counters follow memcached's rules too (which commands count
+//! as gets, touches, misses; `bytes_read` as bytes arrive; `get_expired`
+//! and `get_flushed` for every command's lookup; `flush_all` is lazy), and
+//! the differential test compares them after every case.
+//!
 //! Not memcached: the binary protocol, UDP, SASL, `stats` sub-reports about
-//! slab classes (`items`, `slabs`, `sizes` answer an empty `END`), the
-//! per-command meta stats, and the maintenance commands (`slabs`, `lru`,
-//! `lru_crawler`, `watch`). The LRU is exact per shard (memcached's is
-//! segmented per slab class), and `-c` counts client connections only
-//! (memcached also counts its own descriptors).
+//! slab classes (`items`, `slabs`, `sizes`, `conns` answer an empty `END`),
+//! and the maintenance commands (`slabs`, `lru`, `lru_crawler`, `watch`).
+//! There is no LRU crawler: dead items go when looked up or when an
+//! insert finds them at the LRU tail, so `curr_items` after a flush or an
+//! expiry falls later than memcached's. The LRU is exact per shard
+//! (memcached's is segmented per slab class), and `-c` counts client
+//! connections only (memcached also counts its own descriptors).
 //!
 //! Modules: [`flags`] (memcached's `-p -l -t -m -c -I -U`), [`protocol`]
 //! (lines, tokens, C-style numbers), [`commands`] (one command, its reply),
-//! [`meta`] (the meta commands), [`store`] (shards, LRU, memory limit),
+//! [`meta`] (the meta commands), [`pins`] (items a queued reply still
+//! references), [`store`] (shards, LRU, memory limit),
 //! [`stats`] and [`report`] (`stats`), [`conn`] (batches of pipelined
 //! commands per read).
 
@@ -31,6 +39,7 @@ mod commands;
 mod conn;
 mod flags;
 mod meta;
+mod pins;
 mod protocol;
 mod report;
 mod stats;

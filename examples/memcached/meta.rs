@@ -9,6 +9,7 @@
 //! applied in the order sent, so `t` before `T` shows the old TTL.
 
 use crate::commands::Step;
+use crate::pins::Pins;
 use crate::protocol::{safe_strtol, safe_strtoul, safe_strtoull, Tokens, KEY_MAX};
 use crate::stats::bump;
 use crate::store::{Entry, MetaDelta, Mode, StoreOpts, Stored, KEY_BINARY, STALE, TOKEN_SENT};
@@ -232,7 +233,7 @@ fn flags_md_ma<'a>(srv: &Server, t: &'a Tokens<'a>, now: u32) -> Result<Flags<'a
     flags(srv, t, 2, now).map_err(|_| BAD_FLAG)
 }
 
-pub fn mg(srv: &Server, t: &Tokens, now: u32, out: &mut Vec<u8>) {
+pub fn mg(srv: &Server, t: &Tokens, now: u32, out: &mut Vec<u8>, pins: &mut Pins) {
     if let Some(e) = precheck(t, b"CLIENT_ERROR options flags are too long") {
         return line(out, e);
     }
@@ -254,10 +255,12 @@ pub fn mg(srv: &Server, t: &Tokens, now: u32, out: &mut Vec<u8>) {
         });
     match hit {
         None => {
+            // memcached counts nothing for a hit that ends in this error
+            // (a miss that does still counts as a miss).
             out.truncate(start);
-            line(out, OPAQUE_TOO_LONG);
+            return line(out, OPAQUE_TOO_LONG);
         }
-        Some(true) => {}
+        Some(true) => pins.pin(&f.key),
         Some(false) => {
             if !opaque_and_key(out, &f) {
                 out.truncate(start);
@@ -270,7 +273,8 @@ pub fn mg(srv: &Server, t: &Tokens, now: u32, out: &mut Vec<u8>) {
         }
     }
     srv.stats.with(|c| {
-        let (cmd, hits, misses) = if f.ttl.is_some() {
+        // memcached applies T only to an item found: a miss is a get miss.
+        let (cmd, hits, misses) = if f.ttl.is_some() && hit == Some(true) {
             (&c.cmd_touch, &c.touch_hits, &c.touch_misses)
         } else {
             (&c.cmd_get, &c.get_hits, &c.get_misses)
@@ -396,7 +400,7 @@ pub fn ms(
     if !srv.store.fits(f.key.len(), vlen, f.client_flags) {
         srv.stats.with(|c| bump(&c.store_too_large, 1));
         // memcached drops the old value whatever the mode.
-        srv.store.unlink(&f.key);
+        srv.store.unlink(&f.key, now);
         return swallow(out, b"SERVER_ERROR object too large for cache");
     }
     let total = line_len + vlen + 2;
@@ -405,6 +409,8 @@ pub fn ms(
     }
     let block = &data[line_len..total];
     if &block[vlen..] != b"\r\n" {
+        // memcached counts the set before it looks at the chunk's end.
+        srv.stats.with(|c| bump(&c.cmd_set, 1));
         line(out, b"CLIENT_ERROR bad data chunk");
         return Step::Done(total);
     }
@@ -436,7 +442,19 @@ pub fn ms(
         now,
         opts,
     );
-    srv.stats.with(|c| bump(&c.cmd_set, 1));
+    srv.stats.with(|c| {
+        bump(&c.cmd_set, 1);
+        // As memcached's do_store_item: CAS outcomes of set/replace with C
+        // (append/prepend compare too, but count nothing).
+        if let Mode::Cas(_) = mode {
+            match res {
+                Stored::Stored => bump(&c.cas_hits, 1),
+                Stored::Exists => bump(&c.cas_badval, 1),
+                Stored::NotFound => bump(&c.cas_misses, 1),
+                _ => {}
+            }
+        }
+    });
     let code: &[u8] = match res {
         Stored::Stored if f.quiet => return Step::Done(total),
         Stored::Stored => b"HD",
@@ -491,15 +509,11 @@ pub fn md(srv: &Server, t: &Tokens, now: u32, out: &mut Vec<u8>) {
         }
         b"HD"
     });
-    srv.stats.with(|c| {
-        bump(
-            if code == b"HD" && !f.stale {
-                &c.delete_hits
-            } else {
-                &c.delete_misses
-            },
-            1,
-        )
+    // As memcached: marking an item stale counts as neither.
+    srv.stats.with(|c| match (code, f.stale) {
+        (b"HD", false) => bump(&c.delete_hits, 1),
+        (b"HD", true) => {}
+        _ => bump(&c.delete_misses, 1),
     });
     if code == b"HD" && f.quiet {
         return;
@@ -509,7 +523,7 @@ pub fn md(srv: &Server, t: &Tokens, now: u32, out: &mut Vec<u8>) {
     out.extend_from_slice(b"\r\n");
 }
 
-pub fn ma(srv: &Server, t: &Tokens, now: u32, out: &mut Vec<u8>) {
+pub fn ma(srv: &Server, t: &Tokens, now: u32, out: &mut Vec<u8>, pins: &Pins) {
     let f = match flags_md_ma(srv, t, now) {
         Ok(f) => f,
         Err(e) => return line(out, e),
@@ -519,9 +533,14 @@ pub fn ma(srv: &Server, t: &Tokens, now: u32, out: &mut Vec<u8>) {
         b'D' | b'-' => false,
         _ => return line(out, b"CLIENT_ERROR invalid mode for ma M token"),
     };
-    let res = srv
-        .store
-        .delta_cas(&f.key, incr, f.delta, f.cas.unwrap_or(0), now);
+    let res = srv.store.delta_cas(
+        &f.key,
+        incr,
+        f.delta,
+        f.cas.unwrap_or(0),
+        now,
+        pins.contains(&f.key),
+    );
     // (value, cas, exptime, created) of the item the reply describes.
     let item = match res {
         MetaDelta::Ok {
@@ -553,11 +572,12 @@ pub fn ma(srv: &Server, t: &Tokens, now: u32, out: &mut Vec<u8>) {
             None => None,
         },
     };
-    srv.stats.with(|c| match (&res, incr) {
-        (MetaDelta::Ok { .. }, true) => bump(&c.incr_hits, 1),
-        (MetaDelta::Ok { .. }, false) => bump(&c.decr_hits, 1),
-        (MetaDelta::NotFound, true) => bump(&c.incr_misses, 1),
-        (MetaDelta::NotFound, false) => bump(&c.decr_misses, 1),
+    // A miss that vivifies counts as nothing, as in memcached.
+    srv.stats.with(|c| match (&res, incr, f.vivify.is_some()) {
+        (MetaDelta::Ok { .. }, true, _) => bump(&c.incr_hits, 1),
+        (MetaDelta::Ok { .. }, false, _) => bump(&c.decr_hits, 1),
+        (MetaDelta::NotFound, true, false) => bump(&c.incr_misses, 1),
+        (MetaDelta::NotFound, false, false) => bump(&c.decr_misses, 1),
         _ => {}
     });
     let start = out.len();
@@ -667,6 +687,9 @@ pub fn me(srv: &Server, t: &Tokens, now: u32, out: &mut Vec<u8>) {
         );
         out.extend_from_slice(line_text.as_bytes());
     });
+    // memcached 1.6.18 counts `me` alone in cmd_meta (not mg/ms/md/ma/mn),
+    // and only once the key parsed.
+    srv.stats.with(|c| bump(&c.cmd_meta, 1));
 }
 
 /// The slab class memcached 1.6 picks for an item of `size` bytes with its

@@ -13,6 +13,7 @@ pub fn stats(srv: &Server, t: &Tokens, now: u32, out: &mut Vec<u8>) {
         _ => match t.get(1) {
             b"reset" => {
                 srv.stats.reset();
+                srv.store.reset_counts();
                 srv.conns.total.store(0, Relaxed);
                 srv.conns.rejected.store(0, Relaxed);
                 out.extend_from_slice(b"RESET\r\n");
@@ -63,10 +64,11 @@ fn general(srv: &Server, now: u32, s: &mut String) {
     stat("cmd_set", &c.cmd_set);
     stat("cmd_flush", &c.cmd_flush);
     stat("cmd_touch", &c.cmd_touch);
+    stat("cmd_meta", &c.cmd_meta);
     stat("get_hits", &c.get_hits);
     stat("get_misses", &c.get_misses);
-    stat("get_expired", &c.get_expired);
-    stat("get_flushed", &c.get_flushed);
+    stat("get_expired", &totals.expired);
+    stat("get_flushed", &totals.flushed);
     stat("delete_misses", &c.delete_misses);
     stat("delete_hits", &c.delete_hits);
     stat("incr_misses", &c.incr_misses);

@@ -10,7 +10,10 @@
 
 use hashbrown::HashTable;
 use slab::Slab;
-use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::atomic::{
+    AtomicU32, AtomicU64, AtomicUsize,
+    Ordering::{Acquire, Relaxed, Release},
+};
 use std::sync::{Mutex, MutexGuard};
 
 const NIL: u32 = u32::MAX;
@@ -144,9 +147,17 @@ struct Shard {
     tail: u32,
     mem: usize,
     limit: usize,
+    counts: Counts,
+}
+
+/// A shard's counters for `stats`, zeroed by `stats reset`.
+#[derive(Clone, Copy, Default)]
+struct Counts {
     total_items: u64,
     evictions: u64,
     reclaimed: u64,
+    expired: u64,
+    flushed: u64,
 }
 
 /// Store-wide numbers for `stats`.
@@ -157,6 +168,10 @@ pub struct Totals {
     pub bytes: u64,
     pub evictions: u64,
     pub reclaimed: u64,
+    /// Lookups (by any command) that found the key expired: `get_expired`.
+    pub expired: u64,
+    /// Lookups that found the key flushed: `get_flushed`.
+    pub flushed: u64,
 }
 
 pub struct Store {
@@ -164,8 +179,12 @@ pub struct Store {
     shard_bits: u32,
     seed: u64,
     cas: AtomicU64,
-    /// memcached's `settings.oldest_live` (0: no flush pending).
+    /// memcached's `settings.oldest_live` (0: no flush pending): items
+    /// last stored at or before it are flushed once the clock reaches it.
     oldest_live: AtomicU32,
+    /// memcached's `settings.oldest_cas`: a flush that took effect at once
+    /// also kills items of its own second, which have a lower CAS.
+    oldest_cas: AtomicU64,
     pub item_size_max: usize,
     limit: AtomicUsize,
     /// Unix time at which relative time 0 was.
@@ -203,9 +222,7 @@ impl Store {
                     tail: NIL,
                     mem: 0,
                     limit: limit / n,
-                    total_items: 0,
-                    evictions: 0,
-                    reclaimed: 0,
+                    counts: Counts::default(),
                 })
             })
             .collect();
@@ -217,6 +234,7 @@ impl Store {
             seed,
             cas: AtomicU64::new(0),
             oldest_live: AtomicU32::new(0),
+            oldest_cas: AtomicU64::new(0),
             item_size_max,
             limit: AtomicUsize::new(limit),
             // memcached starts its clock 62 seconds in (2 keep 0 and 1
@@ -317,8 +335,13 @@ impl Store {
 
     /// Whether an item is dead, and why.
     fn dead(&self, it: &Item, now: u32) -> Option<Miss> {
-        let oldest = self.oldest_live.load(Relaxed);
-        if oldest != 0 && oldest <= now && it.time <= oldest {
+        // Acquire pairs with `flush`'s Release: a new oldest_live comes
+        // with its oldest_cas.
+        let oldest = self.oldest_live.load(Acquire);
+        if oldest != 0
+            && oldest <= now
+            && (it.time <= oldest || it.cas < self.oldest_cas.load(Relaxed))
+        {
             Some(Miss::Flushed)
         } else if it.exptime != 0 && it.exptime <= now {
             Some(Miss::Expired)
@@ -333,8 +356,13 @@ impl Store {
         match self.dead(&sh.items[slot as usize], now) {
             None => Ok(slot),
             Some(why) => {
+                // memcached's do_item_get counts these for every command
+                // that looks a key up, not only for `get`.
                 sh.remove(slot, hash);
-                sh.reclaimed += 1;
+                match why {
+                    Miss::Expired => sh.counts.expired += 1,
+                    _ => sh.counts.flushed += 1,
+                }
                 Err(why)
             }
         }
@@ -465,7 +493,12 @@ impl Store {
             bits,
         };
         let cas = item.cas;
-        if sh.insert(hash, item, |it| self.hash(it.key())) {
+        if sh.insert(
+            hash,
+            item,
+            |it| self.hash(it.key()),
+            |it| self.dead(it, now).is_some(),
+        ) {
             (Stored::Stored, cas)
         } else {
             (Stored::NoMemory, 0)
@@ -499,7 +532,12 @@ impl Store {
                 klen: key.len() as u8,
                 bits: 0,
             };
-            if sh.insert(hash, item, |it| self.hash(it.key())) {
+            if sh.insert(
+                hash,
+                item,
+                |it| self.hash(it.key()),
+                |it| self.dead(it, now).is_some(),
+            ) {
                 slot = sh.find(hash, key);
                 created = slot.is_some();
             }
@@ -551,10 +589,11 @@ impl Store {
 
     /// Drops `key` whatever its state (a `set` too large for the cache
     /// must not leave the old value readable, as in memcached).
-    pub fn unlink(&self, key: &[u8]) {
+    pub fn unlink(&self, key: &[u8], now: u32) {
         let hash = self.hash(key);
         let mut sh = self.shard(hash);
-        if let Some(slot) = sh.find(hash, key) {
+        // Through `lookup`, as memcached's item_get: a dead item is counted.
+        if let Ok(slot) = self.lookup(&mut sh, hash, key, now) {
             sh.remove(slot, hash);
         }
     }
@@ -578,9 +617,10 @@ impl Store {
 
     /// `incr`/`decr` with memcached's rules: 64-bit wrap on incr, floor at
     /// 0 on decr, the value parsed as `strtoull` does; a result no longer
-    /// than the old value is written in place, padded with spaces.
-    pub fn delta(&self, key: &[u8], incr: bool, delta: u64, now: u32) -> Delta {
-        match self.delta_cas(key, incr, delta, 0, now) {
+    /// than the old value is written in place, padded with spaces, unless
+    /// the item is `pinned` by a reply not yet written (see [`crate::pins`]).
+    pub fn delta(&self, key: &[u8], incr: bool, delta: u64, now: u32, pinned: bool) -> Delta {
+        match self.delta_cas(key, incr, delta, 0, now, pinned) {
             MetaDelta::Ok { value, .. } => Delta::Ok(value),
             MetaDelta::NonNumeric => Delta::NonNumeric,
             MetaDelta::NotFound | MetaDelta::Exists => Delta::NotFound,
@@ -589,7 +629,15 @@ impl Store {
 
     /// [`delta`](Self::delta) that first compares the item's CAS with
     /// `cas` (0: no comparison, as memcached).
-    pub fn delta_cas(&self, key: &[u8], incr: bool, delta: u64, cas: u64, now: u32) -> MetaDelta {
+    pub fn delta_cas(
+        &self,
+        key: &[u8],
+        incr: bool,
+        delta: u64,
+        cas: u64,
+        now: u32,
+        pinned: bool,
+    ) -> MetaDelta {
         let hash = self.hash(key);
         let mut sh = self.shard(hash);
         let Ok(slot) = self.lookup(&mut sh, hash, key, now) else {
@@ -626,7 +674,7 @@ impl Store {
         let mut digits = itoa::Buffer::new();
         let digits = digits.format(v).as_bytes();
         let cas = self.next_cas();
-        if digits.len() <= value.len() {
+        if digits.len() <= value.len() && !pinned {
             let it = &mut sh.items[slot as usize];
             let k = it.klen as usize;
             let val = &mut it.data[k..];
@@ -649,7 +697,12 @@ impl Store {
                 // memcached's copy is a new item: only the key's kind stays.
                 bits: old.bits & KEY_BINARY,
             };
-            sh.insert(hash, item, |it| self.hash(it.key()));
+            sh.insert(
+                hash,
+                item,
+                |it| self.hash(it.key()),
+                |it| self.dead(it, now).is_some(),
+            );
         }
         MetaDelta::Ok {
             value: v,
@@ -658,27 +711,24 @@ impl Store {
         }
     }
 
-    /// `flush_all [delay]`: `delay` 0 (or negative) drops everything now;
-    /// otherwise items not stored since are invalid from that time on.
+    /// `flush_all [delay]`, lazily as memcached: items stored before the
+    /// flush (or, with a delay, before its time) die when that time comes
+    /// and are dropped when next looked up, counted in `get_flushed`, or
+    /// reclaimed when their memory is needed. O(1) and takes no lock, so a
+    /// flush of millions of items stalls no loop.
     pub fn flush(&self, delay: i32, now: u32) {
-        if delay > 0 {
-            let new_oldest = self.realtime(delay, now);
-            self.oldest_live
-                .store(new_oldest.saturating_sub(1).max(1), Relaxed);
-            return;
+        let new_oldest = if delay > 0 {
+            self.realtime(delay, now)
+        } else {
+            now
+        };
+        let oldest = new_oldest.saturating_sub(1);
+        if oldest <= now {
+            // memcached takes a CAS number for this marker, so `gets`
+            // shows the same CAS values afterwards.
+            self.oldest_cas.store(self.next_cas(), Relaxed);
         }
-        self.oldest_live.store(0, Relaxed);
-        // memcached takes a CAS number for its flush marker; keep the same
-        // numbering so `gets` shows the same CAS values.
-        self.next_cas();
-        for s in self.shards.iter() {
-            let mut sh = s.lock().unwrap_or_else(|e| e.into_inner());
-            sh.index.clear();
-            sh.items.clear();
-            sh.head = NIL;
-            sh.tail = NIL;
-            sh.mem = 0;
-        }
+        self.oldest_live.store(oldest, Release);
     }
 
     pub fn totals(&self) -> Totals {
@@ -686,12 +736,22 @@ impl Store {
         for s in self.shards.iter() {
             let sh = s.lock().unwrap_or_else(|e| e.into_inner());
             t.curr_items += sh.items.len() as u64;
-            t.total_items += sh.total_items;
+            t.total_items += sh.counts.total_items;
             t.bytes += sh.mem as u64;
-            t.evictions += sh.evictions;
-            t.reclaimed += sh.reclaimed;
+            t.evictions += sh.counts.evictions;
+            t.reclaimed += sh.counts.reclaimed;
+            t.expired += sh.counts.expired;
+            t.flushed += sh.counts.flushed;
         }
         t
+    }
+
+    /// `stats reset`: zeroes the counters (`curr_items` and `bytes` are
+    /// state, not counters, and stay).
+    pub fn reset_counts(&self) {
+        for s in self.shards.iter() {
+            s.lock().unwrap_or_else(|e| e.into_inner()).counts = Counts::default();
+        }
     }
 }
 
@@ -755,16 +815,41 @@ impl Shard {
 
     /// Links a new item, evicting from the LRU tail to make room; false
     /// (and nothing stored) when it cannot fit even alone.
-    fn insert(&mut self, hash: u64, item: Item, rehash: impl Fn(&Item) -> u64) -> bool {
+    fn insert(
+        &mut self,
+        hash: u64,
+        item: Item,
+        rehash: impl Fn(&Item) -> u64,
+        dead: impl Fn(&Item) -> bool,
+    ) -> bool {
         let need = item.charge();
         if need > self.limit {
             return false;
         }
-        while self.mem + need > self.limit && self.tail != NIL {
+        // As memcached's allocator, look at a few items at the LRU tail
+        // first and reclaim the dead ones (expired, flushed): their memory
+        // comes back without waiting for a lookup or an eviction.
+        for _ in 0..5 {
+            if self.tail == NIL || !dead(&self.items[self.tail as usize]) {
+                break;
+            }
             let victim = self.tail;
             let h = rehash(&self.items[victim as usize]);
             self.remove(victim, h);
-            self.evictions += 1;
+            self.counts.reclaimed += 1;
+        }
+        while self.mem + need > self.limit && self.tail != NIL {
+            let victim = self.tail;
+            let it = &self.items[victim as usize];
+            // memcached: an expired tail item's memory is "reclaimed", a
+            // live one's is an eviction.
+            if dead(it) {
+                self.counts.reclaimed += 1;
+            } else {
+                self.counts.evictions += 1;
+            }
+            let h = rehash(it);
+            self.remove(victim, h);
         }
         let slot = self.items.insert(item) as u32;
         let items = &self.items;
@@ -772,7 +857,7 @@ impl Shard {
             .insert_unique(hash, slot, |&s| rehash(&items[s as usize]));
         self.push_head(slot);
         self.mem += need;
-        self.total_items += 1;
+        self.counts.total_items += 1;
         true
     }
 }
