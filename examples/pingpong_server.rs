@@ -37,10 +37,9 @@ fn run() -> std::io::Result<()> {
             let _ = conn.set_tcp_no_delay(true);
         }
     });
-    server.set_message_callback(|conn, buf, _| {
-        conn.send(buf.peek());
-        buf.retrieve_all();
-    });
+    // muduo's `conn->send(buf)`: on io_uring the buffer's memory itself is
+    // submitted when nothing else is queued.
+    server.set_message_callback(|conn, buf, _| conn.send_buffer(buf));
     server.start()?;
     tracing::info!(addr = %server.local_addr(), threads, "pingpong server listening");
     lp.run()

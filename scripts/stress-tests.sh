@@ -22,7 +22,11 @@ cleanup() {
     for p in "${burners[@]}"; do kill "$p" 2>/dev/null; done
     wait 2>/dev/null
 }
-trap cleanup EXIT INT TERM
+trap cleanup EXIT
+# Stop the whole run on Ctrl-C or kill (a trap that returned would only
+# end the current cargo and go on with the next run).
+trap 'exit 130' INT
+trap 'exit 143' TERM
 for _ in 1 2; do
     (while :; do :; done) &
     burners+=($!)

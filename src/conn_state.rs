@@ -32,6 +32,9 @@ use std::time::Instant;
 
 /// Output buffers larger than this are released once drained.
 const KEEP_OUTPUT_CAPACITY: usize = 64 * 1024;
+/// `send_buffer` on io_uring hands over the buffer's memory from this
+/// size on; smaller sends are copied (cheaper than trading buffers).
+const SWAP_MIN: usize = 1024;
 
 /// Internal: told when a connection has closed, so its owner forgets it.
 pub(crate) type CloseCallback = Arc<dyn Fn(&TcpConnectionPtr) + Send + Sync>;
@@ -283,6 +286,37 @@ impl ConnCore {
         if !remaining.is_empty() {
             self.enqueue(remaining.len() as u64, |q| q.push_bytes(remaining));
         }
+    }
+
+    /// [`send_connected`](Self::send_connected) for a whole buffer, which
+    /// ends up empty. On io_uring the buffer's memory itself is submitted,
+    /// or queued, instead of its bytes being copied (`buf` gets other
+    /// memory in exchange), so a large echo is not copied in user space.
+    #[inline]
+    pub(crate) fn send_buffer_connected(&self, buf: &mut Buffer) {
+        let len = buf.readable_bytes();
+        let Io::Completion(c) = &self.io else {
+            self.send_connected(buf.peek());
+            buf.retrieve_all();
+            return;
+        };
+        if len < SWAP_MIN {
+            // Small: a copy costs less than trading buffers.
+            self.send_connected(buf.peek());
+            buf.retrieve_all();
+            return;
+        }
+        let below_mark = (len as u64) < self.callbacks.high_water_mark_bytes as u64;
+        if !c.sending() && below_mark && self.output.borrow().is_empty() {
+            let mut owned = self.output.borrow_mut().take_head();
+            owned.retrieve_all();
+            std::mem::swap(&mut owned, buf);
+            if let (Some(h), Some(ch)) = (self.handler(), self.channel.borrow().as_ref()) {
+                c.submit_send(ch, self.raw_fd(), owned, h);
+            }
+            return;
+        }
+        self.enqueue(len as u64, |q| q.push_buffer(buf));
     }
 
     /// Queues output, firing the high-water-mark callback on a crossing,
@@ -791,8 +825,11 @@ impl CompletionHandler for ConnCore {
             }
             return;
         }
-        let spare = self.output.borrow_mut().reuse_head(buf);
-        drop(spare);
+        // Memory that came from an input buffer (see `send_buffer_connected`)
+        // goes back to the spares, so the next receive does not allocate.
+        if let Some(spare) = self.output.borrow_mut().reuse_head(buf) {
+            return_spare_buffer(spare);
+        }
         if self.output.borrow().is_empty() {
             self.on_flushed();
         } else {

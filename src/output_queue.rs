@@ -1,7 +1,7 @@
 //! `OutputQueue`: what a connection still has to write, bytes and file
 //! ranges in the order they were queued.
 
-use crate::buffer::Buffer;
+use crate::buffer::{return_spare_buffer, Buffer};
 use crate::socket;
 use rustix::fd::AsFd;
 use std::collections::VecDeque;
@@ -88,6 +88,20 @@ impl OutputQueue {
         }
     }
 
+    /// Queues the readable bytes of `buf` and leaves it empty. When nothing
+    /// is queued, `buf`'s memory becomes the head itself (no copy) and `buf`
+    /// gets the old empty head's memory, or none. Otherwise the bytes are
+    /// copied behind what is queued, so they go out in the same send
+    /// (queueing each buffer on its own would cost a send apiece).
+    pub(crate) fn push_buffer(&mut self, buf: &mut Buffer) {
+        if self.is_empty() {
+            std::mem::swap(&mut self.head, buf);
+        } else {
+            self.push_bytes(buf.peek());
+        }
+        buf.retrieve_all();
+    }
+
     pub(crate) fn push_file(&mut self, range: FileRange) {
         if range.remaining == 0 {
             return;
@@ -120,7 +134,10 @@ impl OutputQueue {
                 Some(Item::Bytes(_)) => {
                     if let Some(Item::Bytes(b)) = rest.items.pop_front() {
                         rest.bytes -= b.readable_bytes() as u64;
-                        self.head = b;
+                        // The emptied head's memory goes to the thread's
+                        // spares (the next receive uses it) rather than
+                        // back to the allocator.
+                        return_spare_buffer(std::mem::replace(&mut self.head, b));
                     }
                 }
                 Some(Item::File(range)) => {
@@ -164,7 +181,10 @@ impl OutputQueue {
                 Some(Item::Bytes(_)) => {
                     if let Some(Item::Bytes(b)) = rest.items.pop_front() {
                         rest.bytes -= b.readable_bytes() as u64;
-                        self.head = b;
+                        // The emptied head's memory goes to the thread's
+                        // spares (the next receive uses it) rather than
+                        // back to the allocator.
+                        return_spare_buffer(std::mem::replace(&mut self.head, b));
                     }
                 }
                 Some(Item::File(range)) => {
@@ -251,5 +271,41 @@ fn retry_eintr<T>(mut f: impl FnMut() -> io::Result<T>) -> io::Result<T> {
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             r => return r,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn buffer(data: &[u8]) -> Buffer {
+        let mut b = Buffer::new();
+        b.append(data);
+        b
+    }
+
+    #[test]
+    fn push_buffer_takes_the_memory_when_nothing_is_queued() {
+        let mut q = OutputQueue::default();
+        let mut b = buffer(&[7u8; 2000]);
+        let bytes_at = b.peek().as_ptr();
+        q.push_buffer(&mut b);
+        assert!(b.is_empty());
+        assert_eq!(q.len(), 2000);
+        let chunk = q.take_chunk().unwrap().unwrap();
+        assert_eq!(chunk.peek().as_ptr(), bytes_at, "queued without a copy");
+        assert_eq!(chunk.peek(), &[7u8; 2000][..]);
+    }
+
+    #[test]
+    fn push_buffer_behind_queued_bytes_keeps_the_order() {
+        let mut q = OutputQueue::default();
+        q.push_bytes(b"first ");
+        let mut b = buffer(b"second");
+        q.push_buffer(&mut b);
+        assert!(b.is_empty());
+        assert_eq!(q.len(), 12);
+        assert_eq!(q.take_chunk().unwrap().unwrap().peek(), b"first second");
+        assert!(q.take_chunk().unwrap().is_none());
     }
 }

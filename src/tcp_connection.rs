@@ -210,9 +210,17 @@ impl TcpConnection {
         self.run_on_core(move |core| core.send_in_loop(&data));
     }
 
-    /// Sends the readable bytes of `buf` and empties it.
+    /// Sends the readable bytes of `buf` and empties it. On io_uring, when
+    /// nothing else is queued, the buffer's memory itself goes to the
+    /// kernel (`buf` gets other, empty memory), so the bytes are not copied.
     pub fn send_buffer(self: &Arc<Self>, buf: &mut Buffer) {
         if self.lp.is_in_loop_thread() {
+            if self.connected() && self.queued.load(Ordering::Relaxed) == 0 {
+                if let Some(core) = self.core() {
+                    core.send_buffer_connected(buf);
+                    return;
+                }
+            }
             self.send(buf.peek());
             buf.retrieve_all();
         } else {

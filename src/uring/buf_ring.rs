@@ -23,14 +23,21 @@ pub(crate) struct BufRing {
     bufs_layout: Layout,
     count: u16,
     size: u32,
+    /// Buffers in circulation: ids `0..provided`. The kernel takes buffers
+    /// in ring order, so every buffer provided is cycled through and the
+    /// copies go to memory that many buffers wide; starting small and
+    /// growing only when a receive runs out keeps that memory in cache
+    /// (and out of RSS) when few connections are busy at once.
+    provided: u16,
     /// Our copy of the tail (the kernel reads the shared one).
     tail: u16,
 }
 
 impl BufRing {
-    /// Allocates `count` buffers of `size` bytes (count a power of two) and
-    /// registers them with `ring` as group [`GROUP`].
-    pub(crate) fn new(ring: &IoUring, count: u16, size: u32) -> io::Result<BufRing> {
+    /// Allocates `count` buffers of `size` bytes (count a power of two),
+    /// registers them with `ring` as group [`GROUP`] and provides the first
+    /// `initial` of them (see [`grow`](Self::grow) for the rest).
+    pub(crate) fn new(ring: &IoUring, count: u16, size: u32, initial: u16) -> io::Result<BufRing> {
         assert!(count.is_power_of_two() && size > 0);
         let ring_layout =
             Layout::from_size_align(count as usize * std::mem::size_of::<BufRingEntry>(), 4096)
@@ -60,6 +67,7 @@ impl BufRing {
             bufs_layout,
             count,
             size,
+            provided: initial.clamp(1, count),
             tail: 0,
         };
         // SAFETY: the ring memory is page-aligned, holds `count` entries and
@@ -69,7 +77,7 @@ impl BufRing {
             ring.submitter()
                 .register_buf_ring_with_flags(br.ring as u64, count, GROUP, 0)?;
         }
-        for bid in 0..count {
+        for bid in 0..br.provided {
             br.push(bid);
         }
         br.publish();
@@ -85,15 +93,37 @@ impl BufRing {
             bufs_layout: Layout::new::<u8>(),
             count: 1,
             size: 1,
+            provided: 1,
             tail: 0,
         }
+    }
+
+    /// Buffers in circulation.
+    #[cfg(test)]
+    pub(crate) fn provided(&self) -> u16 {
+        self.provided
+    }
+
+    /// Doubles the buffers in circulation (up to `count`), after a receive
+    /// ended for want of one; false when all are already provided.
+    pub(crate) fn grow(&mut self) -> bool {
+        if self.ring.is_null() || self.provided == self.count {
+            return false;
+        }
+        let more = self.provided.min(self.count - self.provided);
+        for bid in self.provided..self.provided + more {
+            self.push(bid);
+        }
+        self.provided += more;
+        self.publish();
+        true
     }
 
     /// The first `len` bytes of buffer `bid`, which the kernel filled.
     ///
     /// The caller must hold `bid` from a completion and not have recycled it yet.
     pub(crate) fn bytes(&self, bid: u16, len: usize) -> &[u8] {
-        let bid = bid.min(self.count - 1) as usize;
+        let bid = bid.min(self.provided - 1) as usize;
         let len = len.min(self.size as usize);
         // SAFETY: `bid` came from a completion, so the kernel has finished
         // writing this buffer and will not touch it until it is recycled;
@@ -103,7 +133,7 @@ impl BufRing {
 
     /// Hands buffer `bid` back to the kernel.
     pub(crate) fn recycle(&mut self, bid: u16) {
-        self.push(bid.min(self.count - 1));
+        self.push(bid.min(self.provided - 1));
         self.publish();
     }
 
@@ -113,7 +143,9 @@ impl BufRing {
         // reads entries between its head and the published tail, and this
         // one is past the tail until `publish`.
         let entry = unsafe { &mut *self.ring.add(idx) };
-        // SAFETY: `bid < count`, so the address is inside the buffers.
+        // SAFETY: `bid < provided <= count`, so the address is inside the
+        // buffers. At most `provided` ids circulate, so the ring (`count`
+        // entries) never holds more entries than it has room for.
         entry.set_addr(unsafe { self.bufs.add(bid as usize * self.size as usize) } as u64);
         entry.set_len(self.size);
         entry.set_bid(bid);
@@ -142,5 +174,32 @@ impl Drop for BufRing {
             dealloc(self.ring.cast(), self.ring_layout);
             dealloc(self.bufs, self.bufs_layout);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn provides_few_buffers_first_and_doubles_up_to_the_count() {
+        let Ok(ring) = IoUring::new(8) else {
+            eprintln!("skipped: io_uring is not available here");
+            return;
+        };
+        let Ok(mut br) = BufRing::new(&ring, 16, 64, 2) else {
+            eprintln!("skipped: provided-buffer rings are not available here");
+            return;
+        };
+        assert_eq!(br.provided(), 2);
+        let mut seen = vec![br.provided()];
+        while br.grow() {
+            seen.push(br.provided());
+        }
+        assert_eq!(seen, [2, 4, 8, 16]);
+        // The shared tail counts every buffer handed to the kernel.
+        assert_eq!(br.tail, 16);
+        assert!(!br.grow());
+        drop(ring);
     }
 }
