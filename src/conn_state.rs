@@ -533,6 +533,16 @@ impl ConnCore {
                 self.with_channel(|c| c.disable_all());
             }
             Io::Completion(c) => {
+                if c.sending() {
+                    // On epoll the fd closes now and bytes the kernel has
+                    // not taken are gone. Here the socket lives until the
+                    // send's final completion, and a cancel that loses the
+                    // race with the send's retry lets it go on once the peer
+                    // reads (CI saw all 16 MiB of a force-closed connection
+                    // arrive). Shutting the write side ends any such retry
+                    // with EPIPE and sends the FIN a close would send.
+                    let _ = socket::shutdown_write(self.conn.socket());
+                }
                 if let Some(ch) = self.channel.borrow().as_ref() {
                     c.cancel_all(ch);
                 }
