@@ -536,11 +536,11 @@ impl ConnCore {
                 if c.sending() {
                     // On epoll the fd closes now and bytes the kernel has
                     // not taken are gone. Here the socket lives until the
-                    // send's final completion, and a cancel that loses the
-                    // race with the send's retry lets it go on once the peer
-                    // reads (CI saw all 16 MiB of a force-closed connection
-                    // arrive). Shutting the write side ends any such retry
-                    // with EPIPE and sends the FIN a close would send.
+                    // send's final completion, and CI once saw all 16 MiB
+                    // of a force-closed connection arrive after the close
+                    // (cause not proven: without MSG_WAITALL the kernel does
+                    // not retry a short send). With the write side shut, no
+                    // send can go on, and the FIN leaves as a close sends it.
                     let _ = socket::shutdown_write(self.conn.socket());
                 }
                 if let Some(ch) = self.channel.borrow().as_ref() {
